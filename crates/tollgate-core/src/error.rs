@@ -1,0 +1,8 @@
+//! OpenAI-style error bodies for locally generated replies.
+
+use serde_json::json;
+
+/// `{"error":{"message","type","param","code"}}` as OpenAI returns it.
+pub fn openai_error_body(message: &str, kind: &str, code: &str) -> String {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}}).to_string()
+}

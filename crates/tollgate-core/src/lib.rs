@@ -1,0 +1,13 @@
+//! Pure, host-independent logic shared by every Tollgate filter.
+//!
+//! Nothing here depends on proxy-wasm: filters are thin adapters that feed bytes, headers and the
+//! current time into these types, so all behaviour is unit-tested natively.
+
+pub mod api;
+pub mod config;
+pub mod cost;
+pub mod error;
+pub mod request;
+pub mod sse;
+pub mod stats;
+pub mod usage;

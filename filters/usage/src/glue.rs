@@ -1,0 +1,387 @@
+//! proxy-wasm adapter: reads headers and bodies, hands them to [`Exchange`], emits the record.
+
+use crate::config::Config;
+use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
+use crate::record::UsageRecord;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+use tollgate_core::api::ApiKind;
+use tollgate_core::config::FailureMode;
+use tollgate_core::error::openai_error_body;
+use tollgate_core::stats::tagged_name;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+#[derive(Default)]
+struct Root {
+    config: Option<Rc<Config>>,
+    metrics: Rc<RefCell<Metrics>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        match Config::from_json(&bytes) {
+            Ok(c) => {
+                self.metrics.borrow_mut().max_tag_sets = c.max_tag_sets;
+                self.config = Some(Rc::new(c));
+                true
+            }
+            Err(e) => {
+                log::error!("tollgate_usage: {e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        let config = self.config.clone()?;
+        Some(Box::new(Http {
+            config,
+            metrics: self.metrics.clone(),
+            exchange: None,
+            hold_headers: false,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Http {
+    config: Rc<Config>,
+    metrics: Rc<RefCell<Metrics>>,
+    exchange: Option<Exchange>,
+    /// Response headers are held until the body is read, to add `x-tollgate-usage-*`.
+    hold_headers: bool,
+}
+
+impl Context for Http {}
+
+fn now_ns() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn req_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
+
+fn resp_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+        .ok()
+        .flatten()
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+}
+
+/// Sets `wasm.<key>` filter state; unlike `hostcalls::set_property` it never panics.
+fn set_filter_state(key: &str, value: &str) {
+    // SAFETY: both pointers are valid for the given lengths for the duration of the call.
+    let status =
+        unsafe { proxy_set_property(key.as_ptr(), key.len(), value.as_ptr(), value.len()) };
+    if status != 0 {
+        log::debug!("tollgate_usage: set_property {key} returned {status}");
+    }
+}
+
+impl Http {
+    fn emit(&mut self) {
+        let Some(x) = self.exchange.as_mut() else {
+            return;
+        };
+        let rec = x.finish(now_ns(), &self.config);
+        self.publish(rec);
+    }
+
+    fn reject_bad_request(&self) -> Action {
+        let body = openai_error_body(
+            "request body is not a valid JSON LLM request",
+            "invalid_request_error",
+            "invalid_request_body",
+        );
+        let _ = hostcalls::send_http_response(
+            400,
+            vec![
+                ("content-type", "application/json"),
+                ("x-tollgate-rejected-by", "usage"),
+            ],
+            Some(body.as_bytes()),
+        );
+        Action::Pause
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
+            return Action::Continue;
+        };
+        let Some(kind) = ApiKind::classify(&method, &path) else {
+            return Action::Continue;
+        };
+        let cfg = &self.config;
+        let client = req_header(&cfg.client_id_header).filter(|c| !c.is_empty());
+        let group_value = cfg.group_header.as_deref().and_then(req_header);
+        let caller = Caller {
+            group: cfg.group_for(client.as_deref(), group_value.as_deref()),
+            client,
+            provider: req_header(&cfg.provider_header)
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| kind.provider_hint(&path).to_owned()),
+        };
+        // A compressed answer cannot be read; Envoy's compressor can still compress for the client.
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "accept-encoding", None);
+        if cfg.inject_stream_usage
+            && matches!(kind, ApiKind::ChatCompletions | ApiKind::Completions)
+        {
+            // The body may grow by the include_usage option; let Envoy re-frame it.
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "content-length", None);
+        }
+        self.exchange = Some(Exchange::new(kind, &path, caller, now_ns()));
+        if !end_of_stream && cfg.failure_mode == FailureMode::Deny {
+            // Hold the headers so a rejected body never opens an upstream request.
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some(x) = self.exchange.as_mut() else {
+            return Action::Continue;
+        };
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        match x.on_request_body(&body, &self.config) {
+            RequestAction::Forward => Action::Continue,
+            RequestAction::Replace(b) => {
+                if hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &b).is_err() {
+                    log::warn!("tollgate_usage: could not rewrite request body; forwarding as is");
+                }
+                Action::Continue
+            }
+            RequestAction::Reject => {
+                self.metrics
+                    .borrow_mut()
+                    .incr("tollgate_unparseable_requests_total", &[], 1);
+                self.exchange = None;
+                self.reject_bad_request()
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let Some(x) = self.exchange.as_mut() else {
+            return Action::Continue;
+        };
+        let status = resp_header(":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        x.on_response_headers(
+            status,
+            resp_header("content-type").as_deref(),
+            resp_header("content-encoding").as_deref(),
+        );
+        if x.rewrites_response() {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
+        }
+        if end_of_stream {
+            self.emit();
+            return Action::Continue;
+        }
+        if self.config.usage_headers && !x.is_stream() {
+            self.hold_headers = true;
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some(x) = self.exchange.as_mut() else {
+            return Action::Continue;
+        };
+        if self.hold_headers && !end_of_stream {
+            return Action::Pause; // buffer until the whole body is here
+        }
+        let chunk = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let ChunkAction::Replace(b) =
+            x.on_response_chunk(&chunk, end_of_stream, now_ns(), &self.config)
+        {
+            if hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &b).is_err() {
+                log::warn!("tollgate_usage: could not rewrite response chunk");
+            }
+        }
+        if end_of_stream {
+            if self.hold_headers {
+                let rec = x.finish(now_ns(), &self.config);
+                for (k, v) in rec.usage_headers() {
+                    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, k, Some(&v));
+                }
+                self.publish(rec);
+            } else {
+                self.emit();
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _n: usize) -> Action {
+        self.emit();
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // Reached without end of stream: the stream was reset or cut; count what was seen.
+        self.emit();
+    }
+}
+
+impl Http {
+    fn publish(&mut self, rec: UsageRecord) {
+        for (k, v) in rec.filter_state() {
+            set_filter_state(k, &v);
+        }
+        let bad_request = self
+            .exchange
+            .as_ref()
+            .is_some_and(Exchange::request_unparseable);
+        self.exchange = None;
+        self.metrics.borrow_mut().record(&rec, bad_request);
+    }
+}
+
+/// Per-VM cache of metric ids, keyed by the full tagged stat name.
+#[derive(Default)]
+struct Metrics {
+    ids: HashMap<String, u32>,
+    tag_sets: HashSet<String>,
+    max_tag_sets: usize,
+}
+
+impl Metrics {
+    fn id(&mut self, kind: MetricType, name: String) -> Option<u32> {
+        if let Some(id) = self.ids.get(&name) {
+            return Some(*id);
+        }
+        let id = hostcalls::define_metric(kind, &name).ok()?;
+        self.ids.insert(name, id);
+        Some(id)
+    }
+
+    fn incr(&mut self, name: &str, tags: &[(&str, &str)], by: u64) {
+        if let Some(id) = self.id(MetricType::Counter, tagged_name(name, tags)) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn histogram(&mut self, name: &str, tags: &[(&str, &str)], value: u64) {
+        if let Some(id) = self.id(MetricType::Histogram, tagged_name(name, tags)) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+
+    fn record(&mut self, rec: &UsageRecord, bad_request: bool) {
+        let model = rec.model().to_owned();
+        let mut client = rec.client.clone().unwrap_or_else(|| "-".into());
+        let mut group = rec.group.clone().unwrap_or_else(|| "-".into());
+        let set_key = format!("{model}\u{1}{}\u{1}{client}\u{1}{group}", rec.provider);
+        if !self.tag_sets.contains(&set_key) {
+            if self.tag_sets.len() >= self.max_tag_sets {
+                // Bound memory: unseen clients and groups past the limit share one series.
+                client = "_other".into();
+                group = "_other".into();
+            } else {
+                self.tag_sets.insert(set_key);
+            }
+        }
+        let tags = [
+            ("model", model.as_str()),
+            ("provider", rec.provider.as_str()),
+            ("client", client.as_str()),
+            ("group", group.as_str()),
+        ];
+        self.incr("tollgate_requests_total", &tags, 1);
+        if let Some(u) = &rec.usage {
+            self.incr("tollgate_prompt_tokens_total", &tags, u.prompt_tokens);
+            self.incr(
+                "tollgate_completion_tokens_total",
+                &tags,
+                u.completion_tokens,
+            );
+            self.incr("tollgate_total_tokens_total", &tags, u.total_tokens);
+            self.incr(
+                "tollgate_cached_prompt_tokens_total",
+                &tags,
+                u.cached_prompt_tokens,
+            );
+            self.incr("tollgate_reasoning_tokens_total", &tags, u.reasoning_tokens);
+            match rec.cost_micro_usd {
+                Some(c) => self.incr("tollgate_cost_micro_usd_total", &tags, c),
+                None => self.incr("tollgate_unpriced_requests_total", &[("model", &model)], 1),
+            }
+        }
+        let short = [
+            ("model", model.as_str()),
+            ("provider", rec.provider.as_str()),
+        ];
+        if rec.status >= 400 {
+            let code = rec.status.to_string();
+            let err_tags = [
+                ("model", model.as_str()),
+                ("provider", rec.provider.as_str()),
+                ("code", code.as_str()),
+            ];
+            self.incr("tollgate_upstream_errors_total", &err_tags, 1);
+        }
+        match rec.outcome {
+            crate::record::Outcome::Unparseable => {
+                self.incr("tollgate_unparseable_responses_total", &short, 1)
+            }
+            crate::record::Outcome::NoUsage => self.incr("tollgate_missing_usage_total", &short, 1),
+            crate::record::Outcome::Reported => {}
+        }
+        if bad_request {
+            self.incr("tollgate_unparseable_requests_total", &[], 1);
+        }
+        if let Some(t) = rec.ttft_ms {
+            self.histogram("tollgate_ttft_ms", &short, t);
+        }
+        if rec.streamed {
+            self.histogram("tollgate_stream_duration_ms", &short, rec.duration_ms);
+        }
+    }
+}

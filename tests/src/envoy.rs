@@ -1,0 +1,344 @@
+//! Runs a real Envoy with the built `.wasm` filters, on free loopback ports, for one test.
+
+use crate::http::{self, Response};
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// Repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Envoy binary: `$ENVOY`, else the one `make envoy` installs under `.tools/`.
+pub fn envoy_bin() -> PathBuf {
+    std::env::var_os("ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".tools/venv/bin/envoy"))
+}
+
+/// Builds the filters for wasm32-wasip1 once per test binary (a no-op when up to date).
+pub fn build_filters() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip1",
+                "-p",
+                "tollgate-usage",
+            ])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "building the wasm filters failed"
+        );
+    });
+}
+
+/// Runs `envoy --mode validate` on a config file; `Err` carries Envoy's output.
+pub fn validate(config: &Path) -> Result<(), String> {
+    let out = Command::new(envoy_bin())
+        .current_dir(repo_root())
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "error",
+            "-c",
+        ])
+        .arg(config)
+        .output()
+        .map_err(|e| format!("cannot run envoy ({}): {e}", envoy_bin().display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The shipped `envoy/envoy.yaml`.
+pub fn shipped_config() -> String {
+    std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap_or_default()
+}
+
+/// Replaces the JSON `configuration` of the wasm filter named `filter` (e.g. `tollgate.usage`).
+pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim() == format!("- name: {filter}"))
+    else {
+        panic!("filter {filter} not found in config");
+    };
+    let Some(rel) = lines
+        .iter()
+        .skip(start)
+        .position(|l| l.trim() == "value: |")
+    else {
+        panic!("filter {filter} has no inline configuration");
+    };
+    let value_line = start + rel;
+    let base = indent(lines[value_line]);
+    let end = lines
+        .iter()
+        .enumerate()
+        .skip(value_line + 1)
+        .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
+        .map_or(lines.len(), |(i, _)| i);
+    let mut out: Vec<String> = lines[..=value_line].iter().map(|s| s.to_string()).collect();
+    out.push(format!("{}{}", " ".repeat(base + 2), json));
+    out.extend(lines[end..].iter().map(|s| s.to_string()));
+    out.join("\n") + "\n"
+}
+
+/// A running Envoy; killed and cleaned up on drop.
+pub struct Envoy {
+    child: Child,
+    dir: PathBuf,
+    /// The HTTP listener.
+    pub addr: SocketAddr,
+    /// The admin interface.
+    pub admin: SocketAddr,
+}
+
+/// Envoy worker threads used in tests unless a test asks otherwise.
+pub const DEFAULT_CONCURRENCY: u32 = 2;
+
+impl Envoy {
+    /// Starts the shipped config with its upstream pointed at `fake_port`.
+    pub fn start_shipped(fake_port: u16) -> Envoy {
+        Self::start(&shipped_config(), fake_port, DEFAULT_CONCURRENCY)
+    }
+
+    /// Starts `yaml` (a config shaped like the shipped one) with free ports and a private
+    /// directory for secrets and the access log.
+    pub fn start(yaml: &str, fake_port: u16, concurrency: u32) -> Envoy {
+        Self::try_start(yaml, fake_port, concurrency)
+            .unwrap_or_else(|log| panic!("envoy failed to start:\n{log}"))
+    }
+
+    /// Like [`Envoy::start`], but returns Envoy's log when it refuses the config or dies.
+    pub fn try_start(yaml: &str, fake_port: u16, concurrency: u32) -> Result<Envoy, String> {
+        build_filters();
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-envoy-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("secrets")).unwrap_or_else(|e| panic!("{e}"));
+        for (name, key) in [
+            ("fake_provider", "fake-provider-key"),
+            ("openai", "unset"),
+            ("gemini", "unset"),
+            ("anthropic", "unset"),
+        ] {
+            let secret = format!(
+                "resources:\n- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n  name: {name}_key\n  generic_secret:\n    secret: {{ inline_string: \"{key}\" }}\n"
+            );
+            let _ = std::fs::write(dir.join(format!("secrets/{name}.yaml")), secret);
+        }
+        let root = repo_root();
+        let cfg = yaml
+            .replace("port_value: 8081", "port_value: 0")
+            .replace("port_value: 9901", "port_value: 0")
+            .replace("port_value: 18080", &format!("port_value: {fake_port}"))
+            .replace(
+                "path: /dev/stdout",
+                &format!("path: {}", dir.join("access.log").display()),
+            )
+            .replace(".run/secrets/", &format!("{}/secrets/", dir.display()))
+            .replace(
+                "filename: target/",
+                &format!("filename: {}/target/", root.display()),
+            );
+        let cfg_path = dir.join("envoy.yaml");
+        std::fs::write(&cfg_path, cfg).unwrap_or_else(|e| panic!("{e}"));
+        let admin_path = dir.join("admin.txt");
+        let log = std::fs::File::create(dir.join("envoy.log")).unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new(envoy_bin())
+            .current_dir(&root)
+            .arg("-c")
+            .arg(&cfg_path)
+            .args([
+                "--concurrency",
+                &concurrency.to_string(),
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+            ])
+            .args([
+                "--component-log-level",
+                "wasm:info",
+                "--file-flush-interval-msec",
+                "100",
+            ])
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start envoy {}: {e}", envoy_bin().display()));
+        let unset = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut envoy = Envoy {
+            child,
+            dir,
+            addr: unset,
+            admin: unset,
+        };
+        envoy.wait_ready()?;
+        Ok(envoy)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("envoy exited with {status}:\n{}", self.log()));
+            }
+            if let Ok(text) = std::fs::read_to_string(self.dir.join("admin.txt")) {
+                if let Ok(admin) = text.trim().parse() {
+                    self.admin = admin;
+                    if let Some(addr) = self.listener_addr() {
+                        self.addr = addr;
+                        return Ok(());
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("envoy did not become ready:\n{}", self.log()))
+    }
+
+    fn listener_addr(&self) -> Option<SocketAddr> {
+        let r = http::get(self.admin, "/ready").ok()?;
+        if r.status != 200 {
+            return None;
+        }
+        let l = http::get(self.admin, "/listeners?format=json").ok()?.json();
+        let sa = l
+            .get("listener_statuses")?
+            .get(0)?
+            .get("local_address")?
+            .get("socket_address")?;
+        let port = sa.get("port_value")?.as_u64()?;
+        (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port as u16)))
+    }
+
+    /// Envoy's own log (warnings and the filters' log lines).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// `POST` a JSON body through the gateway.
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
+        http::post_json(self.addr, path, headers, body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Prometheus text from the admin interface.
+    pub fn prometheus(&self) -> String {
+        http::get(self.admin, "/stats/prometheus")
+            .map(|r| r.text())
+            .unwrap_or_default()
+    }
+
+    /// Sum of the Prometheus series `name` whose labels include all of `labels`.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        sum_series(&self.prometheus(), name, labels)
+    }
+
+    /// Waits (up to 10 s) until `metric(name, labels) >= at_least`; returns the last value.
+    pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], at_least: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self.metric(name, labels);
+            if v >= at_least || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Access-log lines written so far (JSON objects).
+    pub fn access_log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until the access log has at least `n` lines.
+    pub fn wait_access_log(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.access_log();
+            if lines.len() >= n || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("TOLLGATE_KEEP_TMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Sums the samples of `name` whose label set contains `labels`.
+pub fn sum_series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut sum = 0.0;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (label_str, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.split_once("} ") {
+                Some((l, v)) => (l, v),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(v) => ("", v),
+                None => continue,
+            },
+        };
+        let ok = labels
+            .iter()
+            .all(|(k, v)| label_str.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+        if ok {
+            sum += value.trim().parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    sum
+}
+
+/// A free loopback port (bound and released; for configs that need a fixed port).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
