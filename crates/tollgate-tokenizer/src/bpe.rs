@@ -1,0 +1,186 @@
+//! Byte-pair-encoding token counter over static, sorted rank tables (built by `build.rs`).
+
+use fancy_regex::Regex;
+
+/// A supported BPE encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encoding {
+    /// GPT-4o, GPT-4.1, GPT-5 and the o-series.
+    O200kBase,
+    /// GPT-4 and GPT-3.5.
+    Cl100kBase,
+}
+
+impl Encoding {
+    /// Parses `o200k_base` / `cl100k_base`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "o200k_base" => Some(Encoding::O200kBase),
+            "cl100k_base" => Some(Encoding::Cl100kBase),
+            _ => None,
+        }
+    }
+
+    /// The encoding's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::O200kBase => "o200k_base",
+            Encoding::Cl100kBase => "cl100k_base",
+        }
+    }
+
+    fn table(self) -> &'static [u8] {
+        match self {
+            Encoding::O200kBase => include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bin")),
+            Encoding::Cl100kBase => include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.bin")),
+        }
+    }
+
+    // Pre-tokenisation patterns published with OpenAI's tiktoken.
+    fn pattern(self) -> &'static str {
+        match self {
+            Encoding::O200kBase => concat!(
+                r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+                r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+                r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+            ),
+            Encoding::Cl100kBase => concat!(
+                r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}",
+                r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+            ),
+        }
+    }
+}
+
+/// Longest pre-token merged as one piece; longer runs (e.g. 10k identical letters) are counted in
+/// slices of this size, which keeps the quadratic merge bounded at the cost of a tiny over-count.
+const MAX_PIECE: usize = 512;
+
+/// A token counter for one encoding. Build once per VM; counting allocates only per piece.
+pub struct Bpe {
+    table: &'static [u8],
+    regex: Regex,
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl Bpe {
+    /// Compiles the pre-tokeniser for `enc`; the rank table is static.
+    pub fn new(enc: Encoding) -> Result<Self, String> {
+        let regex = Regex::new(enc.pattern()).map_err(|e| format!("{}: {e}", enc.name()))?;
+        Ok(Self {
+            table: enc.table(),
+            regex,
+        })
+    }
+
+    fn entry(&self, i: usize) -> Option<(u64, u32)> {
+        let e = self.table.get(i * 12..i * 12 + 12)?;
+        let h = u64::from_le_bytes(e.get(..8)?.try_into().ok()?);
+        let r = u32::from_le_bytes(e.get(8..)?.try_into().ok()?);
+        Some((h, r))
+    }
+
+    /// Rank of a byte sequence, if it is a token.
+    fn rank(&self, bytes: &[u8]) -> Option<u32> {
+        let h = fnv1a64(bytes);
+        let (mut lo, mut hi) = (0usize, self.table.len() / 12);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (mh, r) = self.entry(mid)?;
+            match mh.cmp(&h) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(r),
+            }
+        }
+        None
+    }
+
+    /// Number of tokens in `text`.
+    pub fn count(&self, text: &str) -> usize {
+        let mut n = 0;
+        let mut pos = 0;
+        for m in self.regex.find_iter(text) {
+            match m {
+                Ok(m) => {
+                    n += self.count_piece(m.as_str().as_bytes());
+                    pos = m.end();
+                }
+                Err(_) => {
+                    // Backtracking limit hit: count the rest as one token per byte (an upper bound).
+                    n += text.len().saturating_sub(pos);
+                    break;
+                }
+            }
+        }
+        n
+    }
+
+    fn count_piece(&self, piece: &[u8]) -> usize {
+        if piece.len() > MAX_PIECE {
+            return piece.chunks(MAX_PIECE).map(|c| self.count_piece(c)).sum();
+        }
+        if piece.len() <= 1 || self.rank(piece).is_some() {
+            return usize::from(!piece.is_empty());
+        }
+        self.merge(piece)
+    }
+
+    /// Standard BPE: repeatedly merge the adjacent pair with the lowest rank; returns the part count.
+    fn merge(&self, piece: &[u8]) -> usize {
+        const NONE: u32 = u32::MAX;
+        // parts[i] = (start offset, rank of merging parts i and i+1)
+        let mut parts: Vec<(usize, u32)> = Vec::with_capacity(piece.len() + 1);
+        for i in 0..piece.len() {
+            let r = piece
+                .get(i..i + 2)
+                .and_then(|p| self.rank(p))
+                .unwrap_or(NONE);
+            parts.push((i, r));
+        }
+        parts.push((piece.len(), NONE));
+        let pair_rank = |parts: &[(usize, u32)], i: usize| -> u32 {
+            match (parts.get(i), parts.get(i + 2)) {
+                (Some(&(a, _)), Some(&(b, _))) => {
+                    piece.get(a..b).and_then(|p| self.rank(p)).unwrap_or(NONE)
+                }
+                _ => NONE,
+            }
+        };
+        loop {
+            let Some((i, r)) = parts
+                .iter()
+                .take(parts.len().saturating_sub(1))
+                .enumerate()
+                .map(|(i, p)| (i, p.1))
+                .min_by_key(|&(i, r)| (r, i))
+            else {
+                break;
+            };
+            if r == NONE {
+                break;
+            }
+            // Merge parts i and i+1; recompute the ranks around the new part.
+            parts.remove(i + 1);
+            let new_r = pair_rank(&parts, i);
+            if let Some(p) = parts.get_mut(i) {
+                p.1 = new_r;
+            }
+            if i > 0 {
+                let prev = pair_rank(&parts, i - 1);
+                if let Some(p) = parts.get_mut(i - 1) {
+                    p.1 = prev;
+                }
+            }
+        }
+        parts.len() - 1
+    }
+}
