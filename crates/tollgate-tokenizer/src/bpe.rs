@@ -155,16 +155,13 @@ impl Bpe {
                 _ => NONE,
             }
         };
-        loop {
-            let Some((i, r)) = parts
-                .iter()
-                .take(parts.len().saturating_sub(1))
-                .enumerate()
-                .map(|(i, p)| (i, p.1))
-                .min_by_key(|&(i, r)| (r, i))
-            else {
-                break;
-            };
+        while let Some((i, r)) = parts
+            .iter()
+            .take(parts.len().saturating_sub(1))
+            .enumerate()
+            .map(|(i, p)| (i, p.1))
+            .min_by_key(|&(i, r)| (r, i))
+        {
             if r == NONE {
                 break;
             }

@@ -116,7 +116,7 @@ fn tools(bpe: &Bpe, tools: Option<&Value>) -> u64 {
                 if let Some(values) = schema.get("enum").and_then(Value::as_array) {
                     n -= 3;
                     for v in values {
-                        n += 3 + bpe.count(&v.to_string().trim_matches('"').to_owned()) as i64;
+                        n += 3 + bpe.count(v.to_string().trim_matches('"')) as i64;
                     }
                 }
                 n += bpe.count(&format!("{key}:{ty}:{}", pdesc.trim_end_matches('.'))) as i64;
