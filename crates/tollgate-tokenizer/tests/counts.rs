@@ -120,7 +120,8 @@ fn tool_definitions_follow_the_cookbook_formula() {
         + c("get_weather:Get the weather")
         + 3
         + (3 + c("city:string:City name"))
-        + (3 - 3 + (3 + c("c")) + (3 + c("f")) + c("unit:string:"))
+        // property (3) + enum (-3) + two enum values (3 each) + the line
+        + ((3 + c("c")) + (3 + c("f")) + c("unit:string:"))
         + 12;
     assert_eq!(
         prompt::chat(&bpe, &body, &prompt::Rules::default()) as i64,
