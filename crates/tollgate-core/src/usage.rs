@@ -345,3 +345,54 @@ impl StreamUsage {
         Ok(EventRole::Other)
     }
 }
+
+/// Appends the generated text of a response body or stream event of `kind` to `out`.
+///
+/// Used only when a provider reported no usage and the completion must be counted instead.
+pub fn output_text(kind: ApiKind, v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    let mut push = |t: Option<&Value>| {
+        if let Some(s) = t.and_then(Value::as_str) {
+            out.push_str(s);
+        }
+    };
+    let arr = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    match kind {
+        ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => {
+            for c in arr(v.get("choices")) {
+                push(c.get("message").and_then(|m| m.get("content")));
+                push(c.get("delta").and_then(|m| m.get("content")));
+                push(c.get("text"));
+            }
+        }
+        ApiKind::Responses => {
+            if v.get("type").and_then(Value::as_str) == Some("response.output_text.delta") {
+                push(v.get("delta"));
+            }
+            for item in arr(v.get("output")) {
+                for part in arr(item.get("content")) {
+                    push(part.get("text"));
+                }
+            }
+        }
+        ApiKind::AnthropicMessages => {
+            push(v.get("delta").and_then(|d| d.get("text")));
+            for part in arr(v.get("content")) {
+                push(part.get("text"));
+            }
+        }
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+            let items = match v {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            for it in items {
+                for c in arr(it.get("candidates")) {
+                    for p in arr(c.get("content").and_then(|c| c.get("parts"))) {
+                        push(p.get("text"));
+                    }
+                }
+            }
+        }
+    }
+}

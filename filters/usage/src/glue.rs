@@ -5,15 +5,17 @@ use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
 use crate::record::UsageRecord;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
-use tollgate_core::error::openai_error_body;
-use tollgate_core::stats::tagged_name;
+use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
+use tollgate_wasm::{
+    buffer, now_ns, req_header, resp_header, send_reply, set_filter_state, set_req_header,
+    set_resp_header,
+};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -30,11 +32,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
-        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        match Config::from_json(&bytes) {
+        match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
             Ok(c) => {
                 self.metrics.borrow_mut().max_tag_sets = c.max_tag_sets;
                 self.config = Some(Rc::new(c));
@@ -72,45 +70,6 @@ struct Http {
 
 impl Context for Http {}
 
-fn now_ns() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn req_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
-}
-
-fn resp_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-        .ok()
-        .flatten()
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_set_property(
-        path: *const u8,
-        path_size: usize,
-        value: *const u8,
-        value_size: usize,
-    ) -> u32;
-}
-
-/// Sets `wasm.<key>` filter state; unlike `hostcalls::set_property` it never panics.
-fn set_filter_state(key: &str, value: &str) {
-    // SAFETY: both pointers are valid for the given lengths for the duration of the call.
-    let status =
-        unsafe { proxy_set_property(key.as_ptr(), key.len(), value.as_ptr(), value.len()) };
-    if status != 0 {
-        log::debug!("tollgate_usage: set_property {key} returned {status}");
-    }
-}
-
 impl Http {
     fn emit(&mut self) {
         let Some(x) = self.exchange.as_mut() else {
@@ -126,14 +85,11 @@ impl Http {
             "invalid_request_error",
             "invalid_request_body",
         );
-        let _ = hostcalls::send_http_response(
-            400,
-            vec![
-                ("content-type", "application/json"),
-                ("x-tollgate-rejected-by", "usage"),
-            ],
-            Some(body.as_bytes()),
-        );
+        let headers = [
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (LOCAL_REPLY_HEADER.to_owned(), "usage".to_owned()),
+        ];
+        send_reply(400, &headers, &body);
         Action::Pause
     }
 }
@@ -157,12 +113,12 @@ impl HttpContext for Http {
                 .unwrap_or_else(|| kind.provider_hint(&path).to_owned()),
         };
         // A compressed answer cannot be read; Envoy's compressor can still compress for the client.
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "accept-encoding", None);
+        set_req_header("accept-encoding", None);
         if cfg.inject_stream_usage
             && matches!(kind, ApiKind::ChatCompletions | ApiKind::Completions)
         {
             // The body may grow by the include_usage option; let Envoy re-frame it.
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "content-length", None);
+            set_req_header("content-length", None);
         }
         self.exchange = Some(Exchange::new(kind, &path, caller, now_ns()));
         if !end_of_stream && cfg.failure_mode == FailureMode::Deny {
@@ -179,10 +135,7 @@ impl HttpContext for Http {
         if !end_of_stream {
             return Action::Pause;
         }
-        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let body = buffer(BufferType::HttpRequestBody, size);
         match x.on_request_body(&body, &self.config) {
             RequestAction::Forward => Action::Continue,
             RequestAction::Replace(b) => {
@@ -213,8 +166,9 @@ impl HttpContext for Http {
             resp_header("content-type").as_deref(),
             resp_header("content-encoding").as_deref(),
         );
+        x.set_rejected_by(resp_header(LOCAL_REPLY_HEADER));
         if x.rewrites_response() {
-            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
+            set_resp_header("content-length", None);
         }
         if end_of_stream {
             self.emit();
@@ -234,10 +188,7 @@ impl HttpContext for Http {
         if self.hold_headers && !end_of_stream {
             return Action::Pause; // buffer until the whole body is here
         }
-        let chunk = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let chunk = buffer(BufferType::HttpResponseBody, size);
         if let ChunkAction::Replace(b) =
             x.on_response_chunk(&chunk, end_of_stream, now_ns(), &self.config)
         {
@@ -249,7 +200,7 @@ impl HttpContext for Http {
             if self.hold_headers {
                 let rec = x.finish(now_ns(), &self.config);
                 for (k, v) in rec.usage_headers() {
-                    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, k, Some(&v));
+                    set_resp_header(k, Some(&v));
                 }
                 self.publish(rec);
             } else {
@@ -284,34 +235,21 @@ impl Http {
     }
 }
 
-/// Per-VM cache of metric ids, keyed by the full tagged stat name.
+/// The emitter's stats: the shared metric cache plus a bound on distinct tag sets.
 #[derive(Default)]
 struct Metrics {
-    ids: HashMap<String, u32>,
+    cache: tollgate_wasm::Metrics,
     tag_sets: HashSet<String>,
     max_tag_sets: usize,
 }
 
 impl Metrics {
-    fn id(&mut self, kind: MetricType, name: String) -> Option<u32> {
-        if let Some(id) = self.ids.get(&name) {
-            return Some(*id);
-        }
-        let id = hostcalls::define_metric(kind, &name).ok()?;
-        self.ids.insert(name, id);
-        Some(id)
-    }
-
     fn incr(&mut self, name: &str, tags: &[(&str, &str)], by: u64) {
-        if let Some(id) = self.id(MetricType::Counter, tagged_name(name, tags)) {
-            let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
-        }
+        self.cache.incr(name, tags, by);
     }
 
     fn histogram(&mut self, name: &str, tags: &[(&str, &str)], value: u64) {
-        if let Some(id) = self.id(MetricType::Histogram, tagged_name(name, tags)) {
-            let _ = hostcalls::record_metric(id, value);
-        }
+        self.cache.histogram(name, tags, value);
     }
 
     fn record(&mut self, rec: &UsageRecord, bad_request: bool) {
@@ -358,7 +296,14 @@ impl Metrics {
             ("model", model.as_str()),
             ("provider", rec.provider.as_str()),
         ];
-        if rec.status >= 400 {
+        if let Some(by) = &rec.rejected_by {
+            let code = rec.status.to_string();
+            self.incr(
+                "tollgate_local_replies_total",
+                &[("by", by.as_str()), ("code", code.as_str())],
+                1,
+            );
+        } else if rec.status >= 400 {
             let code = rec.status.to_string();
             let err_tags = [
                 ("model", model.as_str()),

@@ -53,6 +53,8 @@ pub struct UsageRecord {
     pub duration_ms: u64,
     /// How usage was obtained.
     pub outcome: Outcome,
+    /// The Tollgate filter that answered locally, if any.
+    pub rejected_by: Option<String>,
 }
 
 impl UsageRecord {

@@ -1,0 +1,115 @@
+//! Host helpers for the filters' proxy-wasm glue. Everything here returns instead of panicking:
+//! proxy-wasm's trait helpers unwrap host errors, and a panic kills the VM for every request.
+#![cfg(target_arch = "wasm32")]
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, MetricType};
+use std::collections::HashMap;
+use std::time::UNIX_EPOCH;
+use tollgate_core::stats::tagged_name;
+
+/// Wall-clock time in nanoseconds (0 if the host cannot tell).
+pub fn now_ns() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Wall-clock time in milliseconds.
+pub fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
+
+/// A request header.
+pub fn req_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
+
+/// A response header.
+pub fn resp_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+        .ok()
+        .flatten()
+}
+
+/// Sets (or with `None` removes) a request header, ignoring host errors.
+pub fn set_req_header(name: &str, value: Option<&str>) {
+    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value);
+}
+
+/// Sets (or with `None` removes) a response header, ignoring host errors.
+pub fn set_resp_header(name: &str, value: Option<&str>) {
+    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value);
+}
+
+/// Bytes `0..size` of a body or configuration buffer (empty on error).
+pub fn buffer(kind: BufferType, size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(kind, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Sends a local reply; `false` if the host refused.
+pub fn send_reply(status: u32, headers: &[(String, String)], body: &str) -> bool {
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    hostcalls::send_http_response(status, h, Some(body.as_bytes())).is_ok()
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+}
+
+/// Sets `wasm.<key>` filter state (readable as `%FILTER_STATE(wasm.<key>:PLAIN)%`).
+/// Unlike `hostcalls::set_property` it never panics on an unexpected host status.
+pub fn set_filter_state(key: &str, value: &str) {
+    // SAFETY: both pointers are valid for the given lengths for the duration of the call.
+    let status =
+        unsafe { proxy_set_property(key.as_ptr(), key.len(), value.as_ptr(), value.len()) };
+    if status != 0 {
+        log::debug!("set_property {key} returned {status}");
+    }
+}
+
+/// Per-VM cache of metric ids, keyed by the full tagged stat name.
+#[derive(Default)]
+pub struct Metrics {
+    ids: HashMap<String, u32>,
+}
+
+impl Metrics {
+    fn id(&mut self, kind: MetricType, name: String) -> Option<u32> {
+        if let Some(id) = self.ids.get(&name) {
+            return Some(*id);
+        }
+        let id = hostcalls::define_metric(kind, &name).ok()?;
+        self.ids.insert(name, id);
+        Some(id)
+    }
+
+    /// Adds `by` to a counter.
+    pub fn incr(&mut self, name: &str, tags: &[(&str, &str)], by: u64) {
+        if let Some(id) = self.id(MetricType::Counter, tagged_name(name, tags)) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Records a histogram sample.
+    pub fn histogram(&mut self, name: &str, tags: &[(&str, &str)], value: u64) {
+        if let Some(id) = self.id(MetricType::Histogram, tagged_name(name, tags)) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! proxy-wasm adapter: holds the request until its body is counted and admitted, then settles the
+//! reservations with the real usage when the response ends (or is cut off).
+
+use crate::config::{Config, NonLlmBody};
+use crate::estimate::{estimate, Estimate, Tokenizers};
+use crate::ledger::{SharedLedger, Store, StoreError};
+use crate::limiter::{admit, settle, Charge, Decision, Request};
+use crate::response::Tracker;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, Status};
+use std::cell::RefCell;
+use std::rc::Rc;
+use tollgate_core::api::ApiKind;
+use tollgate_core::config::FailureMode;
+use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
+use tollgate_wasm::{
+    buffer, now_ms, now_ns, req_header, resp_header, send_reply, set_filter_state, set_resp_header,
+    Metrics,
+};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// proxy-wasm shared data: one store for all workers of this Envoy (same `vm_id`).
+struct HostStore;
+
+impl Store for HostStore {
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
+        hostcalls::get_shared_data(key).map_err(|_| StoreError::Failed)
+    }
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+            Err(_) => Err(StoreError::Failed),
+        }
+    }
+}
+
+struct Shared {
+    config: Config,
+    tokenizers: Tokenizers,
+    ledger: SharedLedger<HostStore>,
+    metrics: RefCell<Metrics>,
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Rc<Shared>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let config = match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("tollgate_ratelimit: {e}");
+                return false;
+            }
+        };
+        // Only the encodings this configuration can select are compiled (rank tables are static).
+        let tokenizers = match Tokenizers::new(&config.encodings_in_use()) {
+            Ok(t) => t,
+            Err(e) => {
+                log::error!("tollgate_ratelimit: tokenizer: {e}");
+                return false;
+            }
+        };
+        let nonce = (now_ns() as u32) ^ (now_ns() >> 32) as u32;
+        self.shared = Some(Rc::new(Shared {
+            config,
+            tokenizers,
+            ledger: SharedLedger::new(HostStore, nonce),
+            metrics: RefCell::new(Metrics::default()),
+        }));
+        true
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http {
+            shared: self.shared.clone()?,
+            state: State::Idle,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+enum State {
+    /// Not an LLM request, or already settled.
+    Idle,
+    /// Waiting for the request body.
+    Counting { kind: ApiKind, path: String },
+    /// Admitted; settle when the response ends.
+    Admitted {
+        kind: ApiKind,
+        estimate: Estimate,
+        charges: Vec<Charge>,
+        headers: Vec<(String, String)>,
+        tracker: Option<Tracker>,
+    },
+}
+
+struct Http {
+    shared: Rc<Shared>,
+    state: State,
+}
+
+impl Context for Http {}
+
+impl Http {
+    fn incr(&self, name: &str, tags: &[(&str, &str)]) {
+        self.shared.metrics.borrow_mut().incr(name, tags, 1);
+    }
+
+    fn reply(&self, status: u32, mut headers: Vec<(String, String)>, body: &str) -> Action {
+        headers.push((LOCAL_REPLY_HEADER.to_owned(), "ratelimit".to_owned()));
+        if !send_reply(status, &headers, body) {
+            log::warn!("tollgate_ratelimit: could not send local reply {status}");
+        }
+        Action::Pause
+    }
+
+    fn on_body_complete(&mut self, kind: ApiKind, path: &str, body: &[u8]) -> Action {
+        let sh = self.shared.clone();
+        let est = match estimate(&sh.config, &sh.tokenizers, kind, path, body) {
+            Ok(e) => e,
+            Err(_) => {
+                self.incr("tollgate_ratelimit_non_llm_bodies_total", &[]);
+                self.state = State::Idle;
+                return match sh.config.non_llm_body {
+                    NonLlmBody::Pass => Action::Continue,
+                    NonLlmBody::Reject => {
+                        let body = openai_error_body(
+                            "request body is not a valid JSON LLM request",
+                            "invalid_request_error",
+                            "invalid_request_body",
+                        );
+                        self.reply(
+                            400,
+                            vec![("content-type".into(), "application/json".into())],
+                            &body,
+                        )
+                    }
+                };
+            }
+        };
+        let provider = req_header(&sh.config.provider_header);
+        let header = |h: &str| req_header(h);
+        let req = Request {
+            model: est.model.as_deref(),
+            provider: provider.as_deref(),
+            header: &header,
+            prompt_tokens: est.prompt_tokens,
+            max_output_tokens: est.max_output_tokens,
+        };
+        set_filter_state(
+            "tollgate.ratelimit.prompt_estimate",
+            &est.prompt_tokens.to_string(),
+        );
+        match admit(&sh.config, &sh.ledger, &req, now_ms()) {
+            Decision::Admit { charges, headers } => {
+                self.incr("tollgate_ratelimit_admitted_total", &[]);
+                set_filter_state("tollgate.ratelimit.decision", "admitted");
+                self.state = State::Admitted {
+                    kind,
+                    estimate: est,
+                    charges,
+                    headers,
+                    tracker: None,
+                };
+                Action::Continue
+            }
+            Decision::Reject(r) => {
+                let code = r.status.to_string();
+                self.incr(
+                    "tollgate_ratelimit_rejected_total",
+                    &[("code", code.as_str())],
+                );
+                set_filter_state("tollgate.ratelimit.decision", "rejected");
+                self.state = State::Idle;
+                self.reply(r.status, r.headers, &r.body)
+            }
+            Decision::Unavailable(e) => {
+                log::warn!("tollgate_ratelimit: counters unavailable ({e:?})");
+                self.incr("tollgate_ratelimit_unavailable_total", &[]);
+                self.state = State::Idle;
+                match sh.config.failure_mode {
+                    FailureMode::Allow => {
+                        set_filter_state("tollgate.ratelimit.decision", "failed_open");
+                        Action::Continue
+                    }
+                    FailureMode::Deny => {
+                        set_filter_state("tollgate.ratelimit.decision", "failed_closed");
+                        let body = openai_error_body(
+                            "token rate limit temporarily unavailable",
+                            "server_error",
+                            "rate_limit_unavailable",
+                        );
+                        self.reply(
+                            503,
+                            vec![("content-type".into(), "application/json".into())],
+                            &body,
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    /// Charges the real usage (or what was seen of it) in place of the estimate.
+    fn settle_now(&mut self) {
+        let State::Admitted {
+            estimate,
+            charges,
+            tracker,
+            ..
+        } = std::mem::replace(&mut self.state, State::Idle)
+        else {
+            return;
+        };
+        let bpe = self.shared.tokenizers.get(estimate.encoding);
+        let actual = match tracker {
+            Some(mut t) => t.finish(estimate.prompt_tokens, bpe),
+            // No response at all (reset before headers): only the prompt was spent, if anything.
+            None => crate::response::Actual {
+                prompt: estimate.prompt_tokens,
+                total: estimate.prompt_tokens,
+                counted: true,
+            },
+        };
+        if actual.counted {
+            self.incr("tollgate_ratelimit_usage_counted_total", &[]);
+        }
+        settle(
+            &self.shared.ledger,
+            &charges,
+            Some(actual.prompt),
+            Some(actual.total),
+            now_ms(),
+        );
+        set_filter_state(
+            "tollgate.ratelimit.charged_total_tokens",
+            &actual.total.to_string(),
+        );
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
+            return Action::Continue;
+        };
+        let Some(kind) = ApiKind::classify(&method, &path) else {
+            return Action::Continue;
+        };
+        if end_of_stream {
+            return self.on_body_complete(kind, &path, b"");
+        }
+        self.state = State::Counting { kind, path };
+        // Nothing goes upstream before the body is counted and admitted
+        // (needs `allow_on_headers_stop_iteration: true`).
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let State::Counting { kind, path } = &self.state else {
+            return Action::Continue;
+        };
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let (kind, path) = (*kind, path.clone());
+        let body = buffer(BufferType::HttpRequestBody, size);
+        self.on_body_complete(kind, &path, &body)
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let State::Admitted {
+            kind,
+            headers,
+            tracker,
+            ..
+        } = &mut self.state
+        else {
+            return Action::Continue;
+        };
+        for (k, v) in headers.iter() {
+            set_resp_header(k, Some(v));
+        }
+        let sse = resp_header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+        *tracker = Some(Tracker::new(*kind, sse));
+        if end_of_stream {
+            self.settle_now();
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let State::Admitted {
+            tracker: Some(t), ..
+        } = &mut self.state
+        else {
+            return Action::Continue;
+        };
+        t.on_chunk(&buffer(BufferType::HttpResponseBody, size));
+        if end_of_stream {
+            self.settle_now();
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _n: usize) -> Action {
+        self.settle_now();
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The stream ended without a complete response (reset, client gone): charge what was seen.
+        self.settle_now();
+    }
+}
