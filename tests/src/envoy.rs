@@ -101,7 +101,9 @@ pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
         .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
         .map_or(lines.len(), |(i, _)| i);
     let mut out: Vec<String> = lines[..=value_line].iter().map(|s| s.to_string()).collect();
-    out.push(format!("{}{}", " ".repeat(base + 2), json));
+    for line in json.lines() {
+        out.push(format!("{}{}", " ".repeat(base + 2), line.trim_start()));
+    }
     out.extend(lines[end..].iter().map(|s| s.to_string()));
     out.join("\n") + "\n"
 }

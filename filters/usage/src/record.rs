@@ -98,6 +98,7 @@ impl UsageRecord {
             "tollgate.ttft_ms",
             self.ttft_ms.map(|c| c.to_string()),
         );
+        opt(&mut v, "tollgate.rejected_by", self.rejected_by.clone());
         if let Some(u) = &self.usage {
             v.push(("tollgate.prompt_tokens", u.prompt_tokens.to_string()));
             v.push((

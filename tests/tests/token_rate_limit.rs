@@ -1,0 +1,316 @@
+//! End-to-end: the token rate limit inside a real Envoy (`--concurrency 2`, so two workers share
+//! the counters), in front of the fake provider.
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tollgate_e2e::envoy::{self, Envoy};
+use tollgate_e2e::fake::FakeProvider;
+use tollgate_e2e::http::Response;
+
+const WINDOW_SECONDS: u64 = 3;
+
+fn start(limit_json: &str) -> (FakeProvider, Envoy) {
+    let fake = FakeProvider::start().expect("fake provider");
+    let yaml =
+        envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", limit_json);
+    let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
+    (fake, envoy)
+}
+
+fn chat(
+    envoy: &Envoy,
+    client: &str,
+    text: &str,
+    extra: &[(&str, &str)],
+    body_extra: Value,
+) -> Response {
+    let mut body = json!({"model": "echo", "messages": [{"role": "user", "content": text}]});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), body_extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let mut headers = vec![("x-client-id", client)];
+    headers.extend_from_slice(extra);
+    envoy.post("/v1/chat/completions", &headers, &body)
+}
+
+fn header_u64(r: &Response, name: &str) -> u64 {
+    r.header(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing: {:?}", r.headers))
+}
+
+#[test]
+fn concurrent_requests_are_admitted_up_to_the_budget_and_recover_after_the_window() {
+    // Each request reserves its counted prompt plus max_tokens against a 200-token budget.
+    let cfg = format!(
+        r#"{{"limits":[{{"name":"per-client","key":["header:x-client-id"],"window_seconds":{WINDOW_SECONDS},
+            "total_tokens":200,"reserve_output_tokens":true}}],"slots":30}}"#
+    );
+    let (fake, envoy) = start(&cfg);
+    // "one two three four five six seven eight nine ten" — the fake echoes it back.
+    let text = "one two three four five six seven eight nine ten";
+    let probe = chat(&envoy, "probe", text, &[], json!({"max_tokens": 10}));
+    assert_eq!(probe.status, 200);
+    let reported = fake.requests()[0].reported_usage.clone().expect("usage");
+    let prompt = reported["prompt_tokens"].as_u64().unwrap_or(0);
+    let completion = reported["completion_tokens"].as_u64().unwrap_or(0);
+    assert!(completion <= 10, "reply must fit max_tokens for this test");
+    let per_request = prompt + 10;
+    let expected_admitted = (200 / per_request) as usize;
+    fake.clear();
+
+    let envoy_ref = &envoy;
+    let results: Vec<Response> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                s.spawn(move || {
+                    chat(
+                        envoy_ref,
+                        "alice",
+                        text,
+                        &[("x-fake-latency-ms", "400")],
+                        json!({"max_tokens": 10}),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    });
+    let ok: Vec<&Response> = results.iter().filter(|r| r.status == 200).collect();
+    let limited: Vec<&Response> = results.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(ok.len() + limited.len(), 12, "only 200s and 429s expected");
+    assert_eq!(
+        ok.len(),
+        expected_admitted,
+        "admitted exactly what fits ({per_request} tokens each)"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        expected_admitted,
+        "a limited request reached the provider"
+    );
+    for r in &ok {
+        assert_eq!(header_u64(r, "x-ratelimit-limit-tokens"), 200);
+        assert!(header_u64(r, "x-ratelimit-remaining-tokens") < 200);
+        assert!(r.header("x-ratelimit-reset-tokens").is_some());
+    }
+    for r in &limited {
+        let e = r.json();
+        assert_eq!(e["error"]["type"], "tokens", "{}", r.text());
+        assert_eq!(e["error"]["code"], "rate_limit_exceeded");
+        assert!(e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Limit 200"));
+        let retry = header_u64(r, "retry-after");
+        assert!(
+            (1..=WINDOW_SECONDS + 1).contains(&retry),
+            "retry-after {retry}"
+        );
+        assert_eq!(header_u64(r, "x-ratelimit-limit-tokens"), 200);
+        assert!(header_u64(r, "x-ratelimit-remaining-tokens") < per_request);
+        assert_eq!(r.header("x-tollgate-rejected-by"), Some("ratelimit"));
+    }
+    // Another client has its own bucket.
+    assert_eq!(
+        chat(&envoy, "bob", text, &[], json!({"max_tokens": 10})).status,
+        200
+    );
+    assert_eq!(
+        chat(&envoy, "alice", text, &[], json!({"max_tokens": 10})).status,
+        429
+    );
+    // The budget recovers once the window has passed (retry-after says when).
+    let wait = limited
+        .iter()
+        .map(|r| header_u64(r, "retry-after"))
+        .max()
+        .unwrap_or(WINDOW_SECONDS);
+    let deadline = Instant::now() + Duration::from_secs(wait + 2);
+    std::thread::sleep(Duration::from_secs(wait));
+    let mut local_429s = limited.len() + 1;
+    loop {
+        let r = chat(&envoy, "alice", text, &[], json!({"max_tokens": 10}));
+        if r.status == 200 {
+            break;
+        }
+        local_429s += 1;
+        assert!(
+            Instant::now() < deadline,
+            "budget did not recover: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The usage emitter records the local 429s as such, not as provider errors.
+    let n = local_429s as f64;
+    let labels = [("by", "ratelimit"), ("code", "429")];
+    assert_eq!(
+        envoy.wait_metric("tollgate_local_replies_total", &labels, n),
+        n
+    );
+    assert_eq!(envoy.metric("tollgate_upstream_errors_total", &[]), 0.0);
+}
+
+#[test]
+fn a_prompt_larger_than_the_prompt_budget_never_reaches_the_provider() {
+    let (fake, envoy) = start(
+        r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":100000,"prompt_tokens":50}]}"#,
+    );
+    let big = "token ".repeat(200);
+    let r = chat(&envoy, "alice", &big, &[], json!({}));
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "request_too_large");
+    assert_eq!(header_u64(&r, "x-ratelimit-limit-prompt-tokens"), 50);
+    assert!(
+        fake.requests().is_empty(),
+        "the oversized prompt reached the provider"
+    );
+    // A prompt that fits passes, and reports the prompt budget.
+    let r = chat(&envoy, "alice", "short", &[], json!({}));
+    assert_eq!(r.status, 200);
+    assert_eq!(header_u64(&r, "x-ratelimit-limit-prompt-tokens"), 50);
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[test]
+fn budgets_are_charged_exactly_the_reported_usage_streamed_or_not() {
+    let (fake, envoy) = start(
+        r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":5000,"prompt_tokens":4000}]}"#,
+    );
+    let reply = [(
+        "x-fake-reply",
+        "A reply of several words that the fake provider streams back to us.",
+    )];
+    let a = chat(&envoy, "carol", "first, not streamed", &reply, json!({}));
+    let b = chat(
+        &envoy,
+        "carol",
+        "second, streamed without usage",
+        &reply,
+        json!({"stream": true}),
+    );
+    let c = chat(
+        &envoy,
+        "carol",
+        "third, streamed with usage",
+        &[("x-fake-chunk-size", "5"), reply[0]],
+        json!({"stream": true, "stream_options": {"include_usage": true}}),
+    );
+    for r in [&a, &b, &c] {
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let d = chat(&envoy, "carol", "fourth", &[], json!({}));
+    assert_eq!(d.status, 200);
+    let reqs = fake.requests();
+    let usage = |i: usize, k: &str| {
+        reqs[i]
+            .reported_usage
+            .as_ref()
+            .and_then(|u| u[k].as_u64())
+            .unwrap_or(0)
+    };
+    let spent: u64 = (0..3).map(|i| usage(i, "total_tokens")).sum();
+    let prompts: u64 = (0..3).map(|i| usage(i, "prompt_tokens")).sum();
+    // At admission of the fourth request: earlier ones are settled at their real totals, and the
+    // fourth has reserved its counted prompt, which equals what the provider counted.
+    assert_eq!(
+        header_u64(&d, "x-ratelimit-remaining-tokens"),
+        5000 - spent - usage(3, "prompt_tokens")
+    );
+    assert_eq!(
+        header_u64(&d, "x-ratelimit-remaining-prompt-tokens"),
+        4000 - prompts - usage(3, "prompt_tokens")
+    );
+    let log = envoy.wait_access_log(4);
+    for line in &log {
+        let rid = line["request_id"].as_str().unwrap_or_default();
+        let rec = reqs
+            .iter()
+            .find(|r| r.headers.get("x-request-id").map(String::as_str) == Some(rid))
+            .expect("recorded");
+        let u = rec.reported_usage.as_ref().expect("usage");
+        assert_eq!(
+            line["ratelimit_prompt_estimate"].as_str(),
+            Some(u["prompt_tokens"].to_string().as_str()),
+            "estimate"
+        );
+        assert_eq!(
+            line["ratelimit_charged_tokens"].as_str(),
+            Some(u["total_tokens"].to_string().as_str()),
+            "charge"
+        );
+    }
+}
+
+#[test]
+fn a_stream_cut_off_midway_is_charged_for_what_was_sent() {
+    let (fake, envoy) = start(
+        r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":5000}]}"#,
+    );
+    let reply = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma";
+    let r = chat(
+        &envoy,
+        "dave",
+        "cut me off",
+        &[
+            ("x-fake-reply", reply),
+            ("x-fake-reset", "mid-body"),
+            ("x-fake-chunk-delay-ms", "5"),
+        ],
+        json!({"stream": true}),
+    );
+    assert!(
+        r.text().contains("alpha"),
+        "the client saw the first events"
+    );
+    let u = fake.requests()[0].reported_usage.clone().expect("usage");
+    let (prompt, full) = (
+        u["prompt_tokens"].as_u64().unwrap_or(0),
+        u["total_tokens"].as_u64().unwrap_or(0),
+    );
+    let log = envoy.wait_access_log(1);
+    let charged: u64 = log[0]["ratelimit_charged_tokens"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("charged");
+    assert!(
+        charged > prompt && charged < full,
+        "charged {charged}, prompt {prompt}, full {full}"
+    );
+    assert_eq!(
+        envoy.wait_metric("tollgate_ratelimit_usage_counted_total", &[], 1.0),
+        1.0
+    );
+}
+
+#[test]
+fn bad_rate_limit_config_is_refused_naming_the_field() {
+    let fake = FakeProvider::start().expect("fake");
+    for (cfg, field) in [
+        (
+            r#"{"limits":[{"name":"a","key":["header:x-client-id"],"total_tokens":"lots"}]}"#,
+            "limits[0].total_tokens",
+        ),
+        (
+            r#"{"limits":[{"name":"a","key":["cookie"],"total_tokens":5}]}"#,
+            "limits[0].key[0]",
+        ),
+        (
+            r#"{"limits":[{"name":"a","key":["model"],"total_tokens":5}],"encodings":{"x":"p50k"}}"#,
+            "encodings.x",
+        ),
+    ] {
+        let yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", cfg);
+        match Envoy::try_start(&yaml, fake.addr().port(), 1) {
+            Ok(_) => panic!("envoy accepted {cfg}"),
+            Err(log) => assert!(
+                log.contains(&format!("field `{field}`")),
+                "{field} not named in:\n{log}"
+            ),
+        }
+    }
+}
