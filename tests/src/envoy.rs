@@ -108,6 +108,29 @@ pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
     out.join("\n") + "\n"
 }
 
+/// Removes the HTTP filter `name` (its whole list item) from a config.
+pub fn without_filter(yaml: &str, name: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(start) = lines.iter().position(|l| l.trim() == format!("- name: {name}")) else {
+        return yaml.to_owned();
+    };
+    let base = indent(lines[start]);
+    let end = lines
+        .iter()
+        .enumerate()
+        .skip(start + 1)
+        .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
+        .map_or(lines.len(), |(i, _)| i);
+    // Keep comment lines that belong to the next item.
+    let mut out: Vec<&str> = lines[..start].to_vec();
+    while out.last().is_some_and(|l| l.trim_start().starts_with('#')) {
+        out.pop();
+    }
+    out.extend_from_slice(&lines[end..]);
+    out.join("\n") + "\n"
+}
+
 /// A running Envoy; killed and cleaned up on drop.
 pub struct Envoy {
     child: Child,
@@ -241,6 +264,17 @@ impl Envoy {
             .get("socket_address")?;
         let port = sa.get("port_value")?.as_u64()?;
         (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port as u16)))
+    }
+
+    /// Resident set size of the Envoy process, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Envoy's own log (warnings and the filters' log lines).
