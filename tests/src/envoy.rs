@@ -112,7 +112,10 @@ pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
 pub fn without_filter(yaml: &str, name: &str) -> String {
     let lines: Vec<&str> = yaml.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let Some(start) = lines.iter().position(|l| l.trim() == format!("- name: {name}")) else {
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim() == format!("- name: {name}"))
+    else {
         return yaml.to_owned();
     };
     let base = indent(lines[start]);
@@ -268,7 +271,8 @@ impl Envoy {
 
     /// Resident set size of the Envoy process, in KiB (from /proc).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))

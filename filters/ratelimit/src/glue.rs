@@ -99,13 +99,15 @@ enum State {
     /// Waiting for the request body.
     Counting { kind: ApiKind, path: String },
     /// Admitted; settle when the response ends.
-    Admitted {
-        kind: ApiKind,
-        estimate: Estimate,
-        charges: Vec<Charge>,
-        headers: Vec<(String, String)>,
-        tracker: Option<Tracker>,
-    },
+    Admitted(Box<Admitted>),
+}
+
+struct Admitted {
+    kind: ApiKind,
+    estimate: Estimate,
+    charges: Vec<Charge>,
+    headers: Vec<(String, String)>,
+    tracker: Option<Tracker>,
 }
 
 struct Http {
@@ -169,13 +171,13 @@ impl Http {
             Decision::Admit { charges, headers } => {
                 self.incr("tollgate_ratelimit_admitted_total", &[]);
                 set_filter_state("tollgate.ratelimit.decision", "admitted");
-                self.state = State::Admitted {
+                self.state = State::Admitted(Box::new(Admitted {
                     kind,
                     estimate: est,
                     charges,
                     headers,
                     tracker: None,
-                };
+                }));
                 Action::Continue
             }
             Decision::Reject(r) => {
@@ -217,15 +219,15 @@ impl Http {
 
     /// Charges the real usage (or what was seen of it) in place of the estimate.
     fn settle_now(&mut self) {
-        let State::Admitted {
+        let State::Admitted(a) = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        let Admitted {
             estimate,
             charges,
             tracker,
             ..
-        } = std::mem::replace(&mut self.state, State::Idle)
-        else {
-            return;
-        };
+        } = *a;
         let bpe = self.shared.tokenizers.get(estimate.encoding);
         let actual = match tracker {
             Some(mut t) => t.finish(estimate.prompt_tokens, bpe),
@@ -283,20 +285,14 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let State::Admitted {
-            kind,
-            headers,
-            tracker,
-            ..
-        } = &mut self.state
-        else {
+        let State::Admitted(a) = &mut self.state else {
             return Action::Continue;
         };
-        for (k, v) in headers.iter() {
+        for (k, v) in a.headers.iter() {
             set_resp_header(k, Some(v));
         }
         let sse = resp_header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
-        *tracker = Some(Tracker::new(*kind, sse));
+        a.tracker = Some(Tracker::new(a.kind, sse));
         if end_of_stream {
             self.settle_now();
         }
@@ -304,10 +300,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        let State::Admitted {
-            tracker: Some(t), ..
-        } = &mut self.state
-        else {
+        let State::Admitted(a) = &mut self.state else {
+            return Action::Continue;
+        };
+        let Some(t) = a.tracker.as_mut() else {
             return Action::Continue;
         };
         t.on_chunk(&buffer(BufferType::HttpResponseBody, size));

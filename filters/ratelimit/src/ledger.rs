@@ -184,15 +184,18 @@ pub mod mem {
     use std::cell::RefCell;
     use std::collections::HashMap;
 
+    /// A hook run against the store to simulate another worker.
+    pub type Hook = RefCell<Option<Box<dyn FnMut(&MemStore)>>>;
+
     /// Map of key → (value, version).
     #[derive(Default)]
     pub struct MemStore {
         pub map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
         pub version: std::cell::Cell<u32>,
         /// Called between a get and the next set, to simulate another worker's write.
-        pub interleave: RefCell<Option<Box<dyn FnMut(&MemStore)>>>,
+        pub interleave: Hook,
         /// Called right after the next set.
-        pub after_set: RefCell<Option<Box<dyn FnMut(&MemStore)>>>,
+        pub after_set: Hook,
     }
 
     impl MemStore {

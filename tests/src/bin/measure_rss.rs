@@ -22,7 +22,11 @@ fn main() {
     println!("| Envoy config (`--concurrency 2`) | RSS (MiB) | vs. no filters |");
     println!("|---|---|---|");
     let mut base = 0.0;
-    for (name, yaml) in [("no Tollgate filters", &none), ("usage emitter", &usage_only), ("usage emitter + token rate limit", &full)] {
+    for (name, yaml) in [
+        ("no Tollgate filters", &none),
+        ("usage emitter", &usage_only),
+        ("usage emitter + token rate limit", &full),
+    ] {
         let mut samples = Vec::new();
         for _ in 0..3 {
             let envoy = Envoy::start(yaml, fake.addr().port(), 2);
