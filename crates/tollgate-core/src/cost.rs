@@ -1,5 +1,6 @@
 //! Price table and cost math.
 
+use crate::patterns::ModelPatterns;
 use crate::usage::Usage;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -20,15 +21,12 @@ pub struct Price {
 /// Model → price; keys are exact names or prefixes ending in `*` (`gpt-4o-*`).
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
-    exact: BTreeMap<String, Price>,
-    /// Sorted longest prefix first, so the most specific pattern wins.
-    prefixes: Vec<(String, Price)>,
+    prices: ModelPatterns<Price>,
 }
 
 impl PriceTable {
     /// Builds the table, checking that every price is a finite non-negative number.
     pub fn new(entries: &BTreeMap<String, Price>) -> Result<Self, crate::config::ConfigError> {
-        let mut t = PriceTable::default();
         for (model, p) in entries {
             let ok = |v: f64| v.is_finite() && v >= 0.0;
             if !ok(p.input) || !ok(p.output) || !p.cached_input.is_none_or(ok) {
@@ -37,25 +35,15 @@ impl PriceTable {
                     "prices must be finite, non-negative numbers",
                 ));
             }
-            match model.strip_suffix('*') {
-                Some(prefix) => t.prefixes.push((prefix.to_owned(), *p)),
-                None => {
-                    t.exact.insert(model.clone(), *p);
-                }
-            }
         }
-        t.prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-        Ok(t)
+        Ok(Self {
+            prices: ModelPatterns::new(entries.iter().map(|(m, p)| (m.clone(), *p))),
+        })
     }
 
     /// Price of `model`: an exact entry, else the longest matching prefix.
     pub fn lookup(&self, model: &str) -> Option<&Price> {
-        self.exact.get(model).or_else(|| {
-            self.prefixes
-                .iter()
-                .find(|(p, _)| model.starts_with(p))
-                .map(|(_, pr)| pr)
-        })
+        self.prices.lookup(model)
     }
 
     /// Cost in micro-dollars (1e-6 USD), rounded to the nearest one; `None` if the model is unpriced.

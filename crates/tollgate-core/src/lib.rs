@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod cost;
 pub mod error;
+pub mod patterns;
 pub mod request;
 pub mod sse;
 pub mod stats;

@@ -4,6 +4,7 @@ use crate::window::Window;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use tollgate_core::config::{ConfigError, FailureMode};
+use tollgate_core::patterns::ModelPatterns;
 use tollgate_tokenizer::Encoding;
 
 /// Budgets of one limit (or of a per-model override).
@@ -136,8 +137,8 @@ pub struct Limit {
     pub window: Window,
     /// Default budgets.
     pub budgets: Budgets,
-    /// Per-model budgets, exact first then longest prefix.
-    pub models: Vec<(String, bool, Budgets)>,
+    /// Per-model budgets.
+    pub models: ModelPatterns<Budgets>,
     /// See [`RawLimit::reserve_output_tokens`].
     pub reserve_output_tokens: bool,
 }
@@ -145,17 +146,10 @@ pub struct Limit {
 impl Limit {
     /// Budgets for `model`.
     pub fn budgets_for(&self, model: Option<&str>) -> Budgets {
-        let Some(m) = model else { return self.budgets };
-        self.models
-            .iter()
-            .find(|(p, prefix, _)| {
-                if *prefix {
-                    m.starts_with(p.as_str())
-                } else {
-                    m == p
-                }
-            })
-            .map_or(self.budgets, |(_, _, b)| *b)
+        model
+            .and_then(|m| self.models.lookup(m))
+            .copied()
+            .unwrap_or(self.budgets)
     }
 }
 
@@ -167,7 +161,7 @@ pub struct Config {
     /// See [`MissingKey`].
     pub missing_key: MissingKey,
     /// Model rules → encoding: user rules first, then OpenAI's.
-    pub encodings: Vec<(String, bool, Encoding)>,
+    pub encodings: ModelPatterns<Encoding>,
     /// Fallback encoding.
     pub default_encoding: Encoding,
     /// Tokens per image.
@@ -195,13 +189,6 @@ const OPENAI_ENCODINGS: &[(&str, Encoding)] = &[
     ("text-embedding-3", Encoding::Cl100kBase),
     ("text-embedding-ada", Encoding::Cl100kBase),
 ];
-
-fn pattern(p: &str) -> (String, bool) {
-    match p.strip_suffix('*') {
-        Some(prefix) => (prefix.to_owned(), true),
-        None => (p.to_owned(), false),
-    }
-}
 
 impl Config {
     /// Parses and validates; the error names the field.
@@ -274,16 +261,7 @@ impl Config {
                     }
                 });
             }
-            let mut models: Vec<(String, bool, Budgets)> = l
-                .models
-                .iter()
-                .map(|(m, b)| {
-                    let (p, prefix) = pattern(m);
-                    (p, prefix, *b)
-                })
-                .collect();
-            // exact names first, then longer prefixes before shorter ones
-            models.sort_by_key(|(p, prefix, _)| (*prefix, std::cmp::Reverse(p.len())));
+            let models = ModelPatterns::new(l.models.iter().map(|(m, b)| (m.clone(), *b)));
             limits.push(Limit {
                 name: l.name,
                 key,
@@ -293,17 +271,12 @@ impl Config {
                 reserve_output_tokens: l.reserve_output_tokens,
             });
         }
-        let mut encodings = Vec::new();
+        let mut user = Vec::new();
         for (m, e) in &raw.encodings {
-            let (p, prefix) = pattern(m);
-            encodings.push((p, prefix, enc(format!("encodings.{m}"), e)?));
+            user.push((m.clone(), enc(format!("encodings.{m}"), e)?));
         }
-        encodings.sort_by_key(|(p, prefix, _)| (*prefix, std::cmp::Reverse(p.len())));
-        encodings.extend(
-            OPENAI_ENCODINGS
-                .iter()
-                .map(|(p, e)| ((*p).to_owned(), true, *e)),
-        );
+        let builtin = OPENAI_ENCODINGS.iter().map(|(p, e)| ((*p).to_owned(), *e));
+        let encodings = ModelPatterns::new(user).with_fallback_prefixes(builtin);
         Ok(Config {
             limits,
             missing_key: raw.missing_key,
@@ -318,25 +291,16 @@ impl Config {
 
     /// Encoding for `model` (a `provider/` prefix is ignored).
     pub fn encoding_for(&self, model: Option<&str>) -> Encoding {
-        let Some(m) = model else {
-            return self.default_encoding;
-        };
-        let m = m.rsplit('/').next().unwrap_or(m);
-        self.encodings
-            .iter()
-            .find(|(p, prefix, _)| {
-                if *prefix {
-                    m.starts_with(p.as_str())
-                } else {
-                    m == p
-                }
-            })
-            .map_or(self.default_encoding, |(_, _, e)| *e)
+        model
+            .map(|m| m.rsplit('/').next().unwrap_or(m))
+            .and_then(|m| self.encodings.lookup(m))
+            .copied()
+            .unwrap_or(self.default_encoding)
     }
 
     /// Encodings this configuration can ever use (to build only those).
     pub fn encodings_in_use(&self) -> Vec<Encoding> {
-        let mut v: Vec<Encoding> = self.encodings.iter().map(|(_, _, e)| *e).collect();
+        let mut v: Vec<Encoding> = self.encodings.values().copied().collect();
         v.push(self.default_encoding);
         v.sort();
         v.dedup();
