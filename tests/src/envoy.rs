@@ -21,6 +21,9 @@ pub fn envoy_bin() -> PathBuf {
         .unwrap_or_else(|| repo_root().join(".tools/venv/bin/envoy"))
 }
 
+/// The filter crates (as in the Makefile's `FILTERS`).
+pub const FILTERS: &[&str] = &["tollgate-pii", "tollgate-usage", "tollgate-ratelimit"];
+
 /// Builds the filters for wasm32-wasip1 once per test binary (a no-op when up to date).
 pub fn build_filters() {
     static BUILD: Once = Once::new();
@@ -28,14 +31,8 @@ pub fn build_filters() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(repo_root())
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip1",
-                "-p",
-                "tollgate-usage",
-            ])
+            .args(["build", "--release", "--target", "wasm32-wasip1"])
+            .args(FILTERS.iter().flat_map(|f| ["-p", f]))
             .status();
         assert!(
             status.is_ok_and(|s| s.success()),

@@ -330,7 +330,7 @@ fn check_client_stream(api: Api, body: &str, size: usize) {
         }
         Api::Gemini => assert!(
             body.contains("\r\n\r\n") && body.contains("usageMetadata"),
-            "{what}"
+            "{what}: {body:?}"
         ),
         Api::GeminiArray => {
             let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -466,11 +466,9 @@ fn bad_config_is_refused_naming_the_field() {
 #[test]
 fn failure_mode_decides_what_happens_to_non_llm_bodies() {
     let fake = FakeProvider::start().unwrap_or_else(|e| panic!("{e}"));
-    let deny = envoy::with_filter_config(
-        &envoy::shipped_config(),
-        "tollgate.usage",
-        r#"{"failure_mode": "deny"}"#,
-    );
+    // The emitter alone (the PII filter in front would refuse a non-JSON body itself).
+    let base = envoy::without_filter(&envoy::shipped_config(), "tollgate.pii");
+    let deny = envoy::with_filter_config(&base, "tollgate.usage", r#"{"failure_mode": "deny"}"#);
     let envoy = Envoy::start(&deny, fake.addr().port(), 1);
     let hdrs = [("content-type", "application/json")];
     let r = tollgate_e2e::http::request(
@@ -491,7 +489,7 @@ fn failure_mode_decides_what_happens_to_non_llm_bodies() {
     drop(envoy);
 
     // `allow` (the shipped default): the body passes through untouched, uncounted.
-    let envoy = Envoy::start_shipped(fake.addr().port());
+    let envoy = Envoy::start(&base, fake.addr().port(), 1);
     let r = tollgate_e2e::http::request(
         envoy.addr,
         "POST",

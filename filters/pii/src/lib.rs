@@ -2,4 +2,12 @@
 //! them (reversible placeholders, masks, salted hashes) or blocks the request, restores the
 //! originals in the answer — also when it streams — and masks PII the model invents.
 
+pub mod config;
 pub mod detect;
+pub mod redact;
+pub mod request;
+pub mod stream;
+pub mod walk;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;

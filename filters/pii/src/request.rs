@@ -1,0 +1,134 @@
+//! Redacting a request body: all of it or none of it.
+
+use crate::config::Config;
+use crate::redact::{redact, Audit, Vault};
+use crate::walk::request_texts;
+use serde_json::Value;
+use tollgate_core::api::ApiKind;
+
+/// What to do with the request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forward; with a rewritten body when something was replaced.
+    Forward(Option<Vec<u8>>),
+    /// Refuse (400): these labels have action `block`.
+    Block(Vec<String>),
+    /// The body is not JSON.
+    NotJson,
+    /// The body exceeds `max_body_bytes`.
+    TooLarge,
+}
+
+/// Detects and rewrites every text of the request; placeholders go to `vault`.
+pub fn redact_request(
+    cfg: &Config,
+    kind: ApiKind,
+    body: &[u8],
+    vault: &mut Vault,
+    audit: &mut Audit,
+) -> Outcome {
+    if body.len() > cfg.max_body_bytes {
+        return Outcome::TooLarge;
+    }
+    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+        return Outcome::NotJson;
+    };
+    let mut blocked = Vec::new();
+    let mut changed = false;
+    request_texts(kind, &mut v, &mut |s| {
+        let r = redact(&cfg.detector, &cfg.policy, s, vault, audit);
+        blocked.extend(r.blocked);
+        if r.text != *s {
+            *s = r.text;
+            changed = true;
+        }
+    });
+    if !blocked.is_empty() {
+        blocked.sort();
+        blocked.dedup();
+        return Outcome::Block(blocked);
+    }
+    if !changed {
+        return Outcome::Forward(None);
+    }
+    match serde_json::to_vec(&v) {
+        Ok(b) => Outcome::Forward(Some(b)),
+        // Never forward a partially redacted body.
+        Err(_) => Outcome::Block(vec!["UNSERIALIZABLE".into()]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::Action;
+
+    fn cfg(j: &str) -> Config {
+        Config::from_json(j.as_bytes()).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn every_provider_visible_text_is_redacted() {
+        let body = serde_json::json!({"model": "m", "messages": [
+            {"role": "system", "content": "Admin is root@corp.io"},
+            {"role": "developer", "content": "ip 10.1.2.3"},
+            {"role": "user", "content": [{"type": "text", "text": "card 4111111111111111"}, {"type": "image_url", "image_url": {"url": "https://x"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "lookup", "arguments": "{\"email\":\"root@corp.io\"}"}}]},
+            {"role": "tool", "tool_call_id": "1", "content": "phone +44 20 7946 0958"}
+        ]});
+        let (mut v, mut a) = (Vault::default(), Audit::new());
+        let Outcome::Forward(Some(out)) = redact_request(
+            &cfg("{}"),
+            ApiKind::ChatCompletions,
+            body.to_string().as_bytes(),
+            &mut v,
+            &mut a,
+        ) else {
+            unreachable!()
+        };
+        let s = String::from_utf8(out).unwrap_or_default();
+        for leaked in ["root@corp.io", "10.1.2.3", "4111111111111111", "7946"] {
+            assert!(!s.contains(leaked), "{leaked} leaked: {s}");
+        }
+        assert!(
+            s.contains("<EMAIL_1>") && s.contains("\\\"email\\\":\\\"<EMAIL_1>\\\""),
+            "{s}"
+        );
+        assert_eq!(a.get(&("EMAIL".into(), Action::Placeholder)), Some(&2));
+    }
+
+    #[test]
+    fn block_names_labels_not_values() {
+        let c = cfg(r#"{"actions":{"SSN":"block"}}"#);
+        let body = br#"{"input":"my ssn is 123-45-6789","instructions":"be nice"}"#;
+        let out = redact_request(
+            &c,
+            ApiKind::Responses,
+            body,
+            &mut Vault::default(),
+            &mut Audit::new(),
+        );
+        assert_eq!(out, Outcome::Block(vec!["SSN".into()]));
+        assert_eq!(
+            redact_request(
+                &c,
+                ApiKind::Responses,
+                b"{no",
+                &mut Vault::default(),
+                &mut Audit::new()
+            ),
+            Outcome::NotJson
+        );
+        let small = cfg(r#"{"max_body_bytes":10}"#);
+        assert_eq!(
+            redact_request(
+                &small,
+                ApiKind::Responses,
+                body,
+                &mut Vault::default(),
+                &mut Audit::new()
+            ),
+            Outcome::TooLarge
+        );
+    }
+}

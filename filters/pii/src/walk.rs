@@ -1,0 +1,188 @@
+//! Where the texts are: every string a provider would read in a request, and every string of
+//! generated text in a response body or stream event, for each API shape.
+
+use serde_json::Value;
+use tollgate_core::api::ApiKind;
+
+type Visit<'a> = &'a mut dyn FnMut(&mut String);
+
+fn string(v: Option<&mut Value>, f: Visit<'_>) {
+    if let Some(Value::String(s)) = v {
+        f(s);
+    }
+}
+
+/// A `content` value: a string, or parts with `text` (any part type that carries text).
+fn content(v: Option<&mut Value>, f: Visit<'_>) {
+    match v {
+        Some(Value::String(s)) => f(s),
+        Some(Value::Array(parts)) => {
+            for p in parts {
+                match p {
+                    Value::String(s) => f(s),
+                    Value::Object(_) => {
+                        string(p.get_mut("text"), f);
+                        // Anthropic tool results nest content; tool_use input is JSON.
+                        content(p.get_mut("content"), f);
+                        all_strings(p.get_mut("input"), f);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every string inside a JSON value (tool arguments given as objects).
+fn all_strings(v: Option<&mut Value>, f: Visit<'_>) {
+    match v {
+        Some(Value::String(s)) => f(s),
+        Some(Value::Array(a)) => a.iter_mut().for_each(|x| all_strings(Some(x), f)),
+        Some(Value::Object(o)) => o.values_mut().for_each(|x| all_strings(Some(x), f)),
+        _ => {}
+    }
+}
+
+fn each(v: Option<&mut Value>, mut g: impl FnMut(&mut Value)) {
+    if let Some(Value::Array(a)) = v {
+        a.iter_mut().for_each(&mut g);
+    }
+}
+
+/// Visits every text of a request body that the provider would see.
+pub fn request_texts(kind: ApiKind, body: &mut Value, f: Visit<'_>) {
+    match kind {
+        ApiKind::ChatCompletions => each(body.get_mut("messages"), |m| {
+            content(m.get_mut("content"), f);
+            each(m.get_mut("tool_calls"), |c| {
+                string(
+                    c.get_mut("function").and_then(|x| x.get_mut("arguments")),
+                    f,
+                )
+            });
+        }),
+        ApiKind::Responses => {
+            string(body.get_mut("instructions"), f);
+            match body.get_mut("input") {
+                Some(Value::String(s)) => f(s),
+                Some(Value::Array(items)) => {
+                    for it in items {
+                        content(it.get_mut("content"), f);
+                        string(it.get_mut("arguments"), f);
+                        content(it.get_mut("output"), f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        ApiKind::AnthropicMessages => {
+            content(body.get_mut("system"), f);
+            each(body.get_mut("messages"), |m| {
+                content(m.get_mut("content"), f)
+            });
+        }
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+            content(
+                body.get_mut("systemInstruction")
+                    .and_then(|s| s.get_mut("parts")),
+                f,
+            );
+            each(body.get_mut("contents"), |c| content(c.get_mut("parts"), f));
+        }
+        ApiKind::Completions => content(body.get_mut("prompt"), f),
+        ApiKind::Embeddings => content(body.get_mut("input"), f),
+    }
+}
+
+/// Visits the generated text of a response body, or of a stream event, of `kind`.
+///
+/// For streams these are the deltas (and the full texts repeated by "done" events).
+pub fn output_texts(kind: ApiKind, v: &mut Value, f: Visit<'_>) {
+    match kind {
+        ApiKind::ChatCompletions | ApiKind::Completions => each(v.get_mut("choices"), |c| {
+            for key in ["message", "delta"] {
+                if let Some(m) = c.get_mut(key) {
+                    string(m.get_mut("content"), f);
+                    each(m.get_mut("tool_calls"), |t| {
+                        string(
+                            t.get_mut("function").and_then(|x| x.get_mut("arguments")),
+                            f,
+                        )
+                    });
+                }
+            }
+            string(c.get_mut("text"), f);
+        }),
+        ApiKind::Embeddings => {}
+        ApiKind::Responses => {
+            string(v.get_mut("delta"), f);
+            string(v.get_mut("text"), f);
+            if let Some(p) = v.get_mut("part") {
+                string(p.get_mut("text"), f);
+            }
+            let mut items = |x: &mut Value| {
+                content(x.get_mut("content"), f);
+                string(x.get_mut("arguments"), f);
+            };
+            if let Some(i) = v.get_mut("item") {
+                items(i);
+            }
+            each(v.get_mut("output"), &mut items);
+            if let Some(r) = v.get_mut("response") {
+                each(r.get_mut("output"), &mut items);
+            }
+        }
+        ApiKind::AnthropicMessages => {
+            if let Some(d) = v.get_mut("delta") {
+                string(d.get_mut("text"), f);
+                string(d.get_mut("partial_json"), f);
+            }
+            content(v.get_mut("content"), f);
+        }
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+            let mut candidates = |x: &mut Value| {
+                each(x.get_mut("candidates"), |c| {
+                    content(c.get_mut("content").and_then(|c| c.get_mut("parts")), f)
+                })
+            };
+            match v {
+                Value::Array(a) => a.iter_mut().for_each(&mut candidates),
+                other => candidates(other),
+            }
+        }
+    }
+}
+
+/// True for stream events whose text is a delta of a longer text (held back across events);
+/// false for events that repeat a full text (restored on their own).
+pub fn is_delta_event(kind: ApiKind, v: &Value) -> bool {
+    match kind {
+        ApiKind::Responses => {
+            v.get("type").and_then(Value::as_str) == Some("response.output_text.delta")
+        }
+        ApiKind::AnthropicMessages => {
+            v.get("type").and_then(Value::as_str) == Some("content_block_delta")
+        }
+        ApiKind::ChatCompletions | ApiKind::Completions => v
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty()),
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => v.get("candidates").is_some(),
+        ApiKind::Embeddings => false,
+    }
+}
+
+/// True when the event ends a message (so held-back text must be released with it or before it).
+pub fn is_final_event(v: &Value) -> bool {
+    let finished = |c: &Value| {
+        c.get("finish_reason").is_some_and(|r| !r.is_null())
+            || c.get("finishReason").is_some_and(|r| !r.is_null())
+    };
+    let arr = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(finished))
+    };
+    arr("choices") || arr("candidates")
+}
