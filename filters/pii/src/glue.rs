@@ -98,6 +98,8 @@ impl Http {
     }
 
     fn refuse(&self, status: u32, message: &str, code: &str) -> Action {
+        // The filters after this one never see the request; the access log learns why from us.
+        set_filter_state("tollgate.rejected_by", "pii");
         let body = openai_error_body(message, "invalid_request_error", code);
         let headers = [
             ("content-type".to_owned(), "application/json".to_owned()),

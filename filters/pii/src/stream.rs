@@ -69,7 +69,20 @@ impl Transform {
         let mut cut = text.len();
         if let Some(v) = &self.vault {
             cut -= v.pending_prefix_len(text);
-            // Never split a complete placeholder either.
+        }
+        if let Some(s) = &self.scan {
+            cut = cut.min(text.len().saturating_sub(SCAN_HOLDBACK));
+            while cut > 0 && !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            for f in s.detector.scan(text) {
+                if f.start < cut && f.end > cut {
+                    cut = f.start;
+                }
+            }
+        }
+        // Never split a complete placeholder.
+        if let Some(v) = &self.vault {
             if let Some(i) = text.get(..cut).and_then(|t| t.rfind('<')) {
                 if let Some(j) = text.get(i..).and_then(|t| t.find('>')) {
                     if i + j >= cut && text.get(i..=i + j).is_some_and(|p| v.original(p).is_some())
@@ -78,18 +91,6 @@ impl Transform {
                     }
                 }
             }
-        }
-        if let Some(s) = &self.scan {
-            let mut c = text.len().saturating_sub(SCAN_HOLDBACK).min(cut);
-            while c > 0 && !text.is_char_boundary(c) {
-                c -= 1;
-            }
-            for f in s.detector.scan(text) {
-                if f.start < c && f.end > c {
-                    c = f.start;
-                }
-            }
-            cut = c;
         }
         while cut > 0 && !text.is_char_boundary(cut) {
             cut -= 1;

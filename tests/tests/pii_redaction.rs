@@ -1,0 +1,334 @@
+//! End-to-end: the PII filter inside a real Envoy. What the fake provider recorded must hold no
+//! original value; what the client gets back must hold the originals again (restore), also when the
+//! answer streams in pieces of 1..16 bytes; PII the model invents is masked.
+
+use serde_json::{json, Value};
+use tollgate_e2e::envoy::{self, Envoy};
+use tollgate_e2e::fake::FakeProvider;
+
+/// One sample per detector (the secret is blocked by the shipped config; tested separately).
+const SAMPLES: &[(&str, &str)] = &[
+    ("EMAIL", "jane.doe@example.com"),
+    ("PHONE", "+44 20 7946 0958"),
+    ("PHONE", "(415) 555-2671"),
+    ("CREDIT_CARD", "4111 1111 1111 1111"),
+    ("CREDIT_CARD", "378282246310005"),
+    ("SSN", "123-45-6789"),
+    ("IBAN", "DE89 3704 0044 0532 0130 00"),
+    ("IP_ADDRESS", "192.168.10.20"),
+    ("IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334"),
+];
+
+fn message() -> String {
+    let mut s = String::from("Customer record — 客户");
+    for (label, v) in SAMPLES {
+        s.push_str(&format!(" {label}: {v};"));
+    }
+    s.push_str(" Order 123456789 placed 2024-01-15T10:30:00Z, id 550e8400-e29b-41d4-a716-446655440000, v1.2.3.");
+    s
+}
+
+fn start(pii_config: Option<&str>) -> (FakeProvider, Envoy) {
+    let fake = FakeProvider::start().expect("fake provider");
+    let mut yaml = envoy::shipped_config();
+    if let Some(c) = pii_config {
+        yaml = envoy::with_filter_config(&yaml, "tollgate.pii", c);
+    }
+    let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
+    (fake, envoy)
+}
+
+fn sse_text(body: &str, pointer: &str) -> String {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn assert_no_original_reached(fake: &FakeProvider) {
+    let reqs = fake.requests();
+    assert!(!reqs.is_empty(), "nothing reached the provider");
+    for r in &reqs {
+        for (label, v) in SAMPLES {
+            assert!(
+                !r.body.contains(v),
+                "{label} value {v} reached the provider: {}",
+                r.body
+            );
+        }
+        // Hard negatives stay untouched.
+        for keep in [
+            "Order 123456789",
+            "2024-01-15T10:30:00Z",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "v1.2.3",
+        ] {
+            assert!(r.body.contains(keep), "{keep} was redacted: {}", r.body);
+        }
+    }
+}
+
+#[test]
+fn no_original_reaches_the_provider_and_answers_are_restored() {
+    let (fake, envoy) = start(None);
+    let msg = message();
+    // Chat, JSON.
+    let body = json!({"model": "echo", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": msg}]});
+    let r = envoy.post("/v1/chat/completions", &[], &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        msg.as_str(),
+        "restore in JSON"
+    );
+    // The provider saw placeholders, the same value the same placeholder.
+    let sent = fake.requests()[0].json()["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for p in [
+        "<EMAIL_1>",
+        "<PHONE_1>",
+        "<PHONE_2>",
+        "<CREDIT_CARD_1>",
+        "<SSN_1>",
+        "<IBAN_1>",
+        "<IP_ADDRESS_2>",
+    ] {
+        assert!(sent.contains(p), "{p} missing in {sent}");
+    }
+    // Chat, streamed; Responses, JSON and streamed; Anthropic, streamed.
+    let stream =
+        json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": msg}]});
+    let r = envoy.post("/v1/chat/completions", &[], &stream);
+    assert_eq!(
+        sse_text(&r.text(), "/choices/0/delta/content"),
+        msg,
+        "restore in chat SSE"
+    );
+    let resp = json!({"model": "echo", "input": msg});
+    let r = envoy.post("/v1/responses", &[], &resp);
+    assert_eq!(
+        r.json()["output"][0]["content"][0]["text"],
+        msg.as_str(),
+        "restore in responses JSON"
+    );
+    let resp = json!({"model": "echo", "input": msg, "stream": true});
+    let r = envoy.post("/v1/responses", &[], &resp);
+    assert_eq!(
+        sse_text(&r.text(), "/delta"),
+        msg,
+        "restore in responses SSE deltas"
+    );
+    assert!(
+        r.text()
+            .contains(&serde_json::to_string(&msg).unwrap_or_default()),
+        "restore in the completed response"
+    );
+    let anth = json!({"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": true, "messages": [{"role": "user", "content": msg}]});
+    let r = envoy.post("/v1/messages", &[], &anth);
+    assert_eq!(
+        sse_text(&r.text(), "/delta/text"),
+        msg,
+        "restore in Anthropic SSE"
+    );
+    assert_no_original_reached(&fake);
+    // Audit: counts per label and action, never values.
+    let log = envoy.wait_access_log(5);
+    assert_eq!(log.len(), 5);
+    let first = log[0]["pii_request"].as_str().unwrap_or_default();
+    assert_eq!(
+        first,
+        "CREDIT_CARD:placeholder=2,EMAIL:placeholder=1,IBAN:placeholder=1,IP_ADDRESS:placeholder=2,PHONE:placeholder=2,SSN:placeholder=1"
+    );
+    for line in &log {
+        let text = line.to_string();
+        assert!(
+            !SAMPLES.iter().any(|(_, v)| text.contains(v)),
+            "a value reached the access log: {text}"
+        );
+    }
+    let labels = [
+        ("label", "EMAIL"),
+        ("action", "placeholder"),
+        ("direction", "request"),
+    ];
+    assert_eq!(
+        envoy.wait_metric("tollgate_pii_findings_total", &labels, 5.0),
+        5.0
+    );
+}
+
+#[test]
+fn restore_survives_every_chunk_split_from_1_to_16_bytes() {
+    let (fake, envoy) = start(None);
+    let msg = "Mail jane.doe@example.com or call (415) 555-2671; card 4111 1111 1111 1111.";
+    let envoy = &envoy;
+    std::thread::scope(|s| {
+        for size in 1..=16 {
+            s.spawn(move || {
+                let size_s = size.to_string();
+                let hdrs = [("x-fake-chunk-size", size_s.as_str()), ("x-fake-chunk-delay-ms", "1")];
+                let chat = json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": msg}]});
+                let r = envoy.post("/v1/chat/completions", &hdrs, &chat);
+                assert_eq!(sse_text(&r.text(), "/choices/0/delta/content"), msg, "chat split {size}");
+                assert!(r.text().ends_with("data: [DONE]\n\n"), "split {size}");
+                let chat = json!({"model": "echo", "messages": [{"role": "user", "content": msg}]});
+                let r = envoy.post("/v1/chat/completions", &hdrs, &chat);
+                assert_eq!(r.json()["choices"][0]["message"]["content"], msg, "json split {size}");
+                let gem = json!({"contents": [{"role": "user", "parts": [{"text": msg}]}]});
+                let r = envoy.post("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", &hdrs, &gem);
+                assert_eq!(sse_text(&r.text(), "/candidates/0/content/parts/0/text"), msg, "gemini split {size}");
+            });
+        }
+    });
+    for r in fake.requests() {
+        for v in ["jane.doe@example.com", "555-2671", "4111 1111"] {
+            assert!(!r.body.contains(v), "{v} reached the provider");
+        }
+    }
+}
+
+#[test]
+fn block_answers_400_naming_labels_and_the_provider_gets_nothing() {
+    let (fake, envoy) = start(None);
+    let secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789";
+    let body = json!({"model": "echo", "messages": [{"role": "user", "content": format!("my key is {secret}")}]});
+    let r = envoy.post("/v1/chat/completions", &[], &body);
+    assert_eq!(r.status, 400);
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "pii_blocked");
+    assert_eq!(e["error"]["type"], "invalid_request_error");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("SECRET"));
+    assert!(
+        !r.text().contains(secret),
+        "the value was echoed in the error"
+    );
+    // A body that is not JSON cannot be inspected: refused too (non_json_body: block).
+    let r = tollgate_e2e::http::request(
+        envoy.addr,
+        "POST",
+        "/v1/chat/completions",
+        &[("content-type", "application/json")],
+        b"not json",
+    )
+    .expect("request");
+    assert_eq!(r.status, 400);
+    assert!(
+        fake.requests().is_empty(),
+        "a blocked request reached the provider"
+    );
+    let log = envoy.wait_access_log(2);
+    assert_eq!(log[0]["pii_request"], "SECRET:block=1");
+    assert_eq!(log[0]["rejected_by"], "pii");
+}
+
+#[test]
+fn pii_the_model_invents_is_masked() {
+    let (_fake, envoy) = start(None);
+    let invented = "Sure! Reach Bob at bob.smith@evil-corp.com or 415-555-0199, SSN 078-05-1120.";
+    let hdrs = [("x-fake-reply", invented)];
+    let body = json!({"model": "echo", "messages": [{"role": "user", "content": "who?"}]});
+    let r = envoy.post("/v1/chat/completions", &hdrs, &body);
+    let text = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        text,
+        "Sure! Reach Bob at ***.*****@****-****.com or ***-***-0199, SSN ***-**-1120."
+    );
+    let stream =
+        json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": "who?"}]});
+    for size in ["3", "11"] {
+        let r = envoy.post(
+            "/v1/chat/completions",
+            &[
+                hdrs[0],
+                ("x-fake-chunk-size", size),
+                ("x-fake-chunk-delay-ms", "1"),
+            ],
+            &stream,
+        );
+        assert_eq!(
+            sse_text(&r.text(), "/choices/0/delta/content"),
+            text,
+            "stream split {size}"
+        );
+    }
+    let log = envoy.wait_access_log(3);
+    assert_eq!(
+        log[0]["pii_response"],
+        "EMAIL:mask=1,PHONE:mask=1,SSN:mask=1"
+    );
+}
+
+#[test]
+fn actions_mask_hash_log_only_and_custom_detectors() {
+    let cfg = r#"{
+        "actions": {"CREDIT_CARD": "mask", "EMAIL": "hash", "PHONE": "log_only"},
+        "hash_salt": "0123456789abcdef-test-salt",
+        "custom": [{"label": "EMPLOYEE_ID", "regex": "EMP-[0-9]{6}"}],
+        "dictionaries": [{"label": "PROJECT", "terms": ["Project Falcon"]}],
+        "scan_output": false
+    }"#;
+    let (fake, envoy) = start(Some(cfg));
+    let msg = "EMP-123456 on project falcon paid with 4111 1111 1111 1111, mail a@b.io, call 415-555-2671";
+    let body = json!({"model": "echo", "messages": [{"role": "user", "content": msg}]});
+    let r = envoy.post("/v1/chat/completions", &[], &body);
+    assert_eq!(r.status, 200);
+    let sent = fake.requests()[0].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        sent.starts_with(
+            "<EMPLOYEE_ID_1> on <PROJECT_1> paid with **** **** **** 1111, mail <EMAIL:"
+        ),
+        "{sent}"
+    );
+    assert!(
+        sent.ends_with("call 415-555-2671"),
+        "log_only must not change the text: {sent}"
+    );
+    // Placeholders come back, masks and hashes do not.
+    let answer = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        answer.starts_with("EMP-123456 on project falcon paid with **** **** **** 1111"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn bad_pii_config_is_refused_naming_the_field() {
+    let fake = FakeProvider::start().expect("fake");
+    for (cfg, field) in [
+        (r#"{"detectors": ["email", "passport"]}"#, "detectors[1]"),
+        (
+            r#"{"custom": [{"label": "X", "regex": "(unclosed"}]}"#,
+            "custom[0].regex",
+        ),
+        (r#"{"actions": {"EMAIL": "hash"}}"#, "hash_salt"),
+    ] {
+        let yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.pii", cfg);
+        match Envoy::try_start(&yaml, fake.addr().port(), 1) {
+            Ok(_) => panic!("envoy accepted {cfg}"),
+            Err(log) => assert!(
+                log.contains(&format!("field `{field}`")),
+                "{field} not named in:\n{log}"
+            ),
+        }
+    }
+}
