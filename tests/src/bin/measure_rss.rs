@@ -1,7 +1,7 @@
 //! `cargo run --release -p tollgate-e2e --bin measure-rss`
 //!
-//! Envoy's resident memory at `--concurrency 2` with the shipped config, without our filters, with
-//! the usage emitter only, and with emitter + token rate limit, after a few requests have warmed
+//! Envoy's resident memory at `--concurrency 2` with the shipped config, without our filters, and
+//! with them added one by one, after a few requests have warmed
 //! every worker. Prints a Markdown table (used in README.md).
 
 use serde_json::json;
@@ -17,7 +17,8 @@ fn main() {
         }
     };
     let full = shipped_config();
-    let usage_only = without_filter(&full, "tollgate.ratelimit");
+    let usage_rl = without_filter(&full, "tollgate.pii");
+    let usage_only = without_filter(&usage_rl, "tollgate.ratelimit");
     let none = without_filter(&usage_only, "tollgate.usage");
     println!("| Envoy config (`--concurrency 2`) | RSS (MiB) | vs. no filters |");
     println!("|---|---|---|");
@@ -25,7 +26,8 @@ fn main() {
     for (name, yaml) in [
         ("no Tollgate filters", &none),
         ("usage emitter", &usage_only),
-        ("usage emitter + token rate limit", &full),
+        ("usage emitter + token rate limit", &usage_rl),
+        ("all: PII + usage + rate limit (shipped config)", &full),
     ] {
         let mut samples = Vec::new();
         for _ in 0..3 {
