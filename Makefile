@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 WASM_TARGET    := wasm32-wasip1
-FILTERS        := tollgate-pii tollgate-usage tollgate-ratelimit
+FILTERS        := tollgate-pii tollgate-router tollgate-usage tollgate-ratelimit
 ENVOY_VERSION  := 1.40.0
 OPENAI_VERSION := 3.57.0
 VENV           := $(CURDIR)/.tools/venv

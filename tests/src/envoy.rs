@@ -22,7 +22,12 @@ pub fn envoy_bin() -> PathBuf {
 }
 
 /// The filter crates (as in the Makefile's `FILTERS`).
-pub const FILTERS: &[&str] = &["tollgate-pii", "tollgate-usage", "tollgate-ratelimit"];
+pub const FILTERS: &[&str] = &[
+    "tollgate-pii",
+    "tollgate-router",
+    "tollgate-usage",
+    "tollgate-ratelimit",
+];
 
 /// Builds the filters for wasm32-wasip1 once per test binary (a no-op when up to date).
 pub fn build_filters() {
@@ -159,6 +164,26 @@ impl Envoy {
 
     /// Like [`Envoy::start`], but returns Envoy's log when it refuses the config or dies.
     pub fn try_start(yaml: &str, fake_port: u16, concurrency: u32) -> Result<Envoy, String> {
+        Self::try_start_ports(
+            yaml,
+            &[(18080, fake_port), (18081, fake_port), (18082, fake_port)],
+            concurrency,
+        )
+    }
+
+    /// Starts with each shipped upstream port (18080 default fake, 18081 "openai", 18082
+    /// "gemini") mapped to a test server's port.
+    pub fn start_ports(yaml: &str, ports: &[(u16, u16)], concurrency: u32) -> Envoy {
+        Self::try_start_ports(yaml, ports, concurrency)
+            .unwrap_or_else(|log| panic!("envoy failed to start:\n{log}"))
+    }
+
+    /// Like [`Envoy::start_ports`], returning Envoy's log on failure.
+    pub fn try_start_ports(
+        yaml: &str,
+        ports: &[(u16, u16)],
+        concurrency: u32,
+    ) -> Result<Envoy, String> {
         build_filters();
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -180,10 +205,20 @@ impl Envoy {
             let _ = std::fs::write(dir.join(format!("secrets/{name}.yaml")), secret);
         }
         let root = repo_root();
-        let cfg = yaml
+        let mut cfg = yaml
             .replace("port_value: 8081", "port_value: 0")
-            .replace("port_value: 9901", "port_value: 0")
-            .replace("port_value: 18080", &format!("port_value: {fake_port}"))
+            .replace("port_value: 9901", "port_value: 0");
+        for (shipped, test) in ports {
+            cfg = cfg.replace(
+                &format!("port_value: {shipped} "),
+                &format!("port_value: {test} "),
+            );
+            cfg = cfg.replace(
+                &format!("port_value: {shipped}}}"),
+                &format!("port_value: {test}}}"),
+            );
+        }
+        let cfg = cfg
             .replace(
                 "path: /dev/stdout",
                 &format!("path: {}", dir.join("access.log").display()),
@@ -214,6 +249,10 @@ impl Envoy {
                 "--file-flush-interval-msec",
                 "100",
             ])
+            // Provider keys as `make run` passes them; only the upstream router VM reads them.
+            .env("OPENAI_API_KEY", "test-openai-key")
+            .env("GEMINI_API_KEY", "test-gemini-key")
+            .env("ANTHROPIC_API_KEY", "test-anthropic-key")
             .arg("--admin-address-path")
             .arg(&admin_path)
             .stdout(Stdio::null())

@@ -60,11 +60,15 @@ pub struct Knobs {
     pub chunk_delay_ms: u64,
     /// Piece size for the body; 0 = one write per event (SSE) or whole body (JSON).
     pub chunk_size: usize,
+    /// Answer every request with this error status.
+    pub status: Option<u16>,
+    /// Drop every connection: `before-headers` or `mid-body`.
+    pub reset: Option<String>,
 }
 
 struct Shared {
     log: Mutex<Vec<Recorded>>,
-    defaults: Knobs,
+    defaults: Mutex<Knobs>,
     stop: AtomicBool,
     ids: AtomicU64,
 }
@@ -87,7 +91,7 @@ impl FakeProvider {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             log: Mutex::new(Vec::new()),
-            defaults,
+            defaults: Mutex::new(defaults),
             stop: AtomicBool::new(false),
             ids: AtomicU64::new(1),
         });
@@ -123,6 +127,13 @@ impl FakeProvider {
             .lock()
             .map(|l| l.clone())
             .unwrap_or_default()
+    }
+
+    /// Changes the default knobs (e.g. make this provider fail every request).
+    pub fn set_defaults(&self, knobs: Knobs) {
+        if let Ok(mut d) = self.shared.defaults.lock() {
+            *d = knobs;
+        }
     }
 
     /// Forgets recorded requests.
@@ -290,7 +301,11 @@ fn handle(
     w: &mut TcpStream,
     shared: &Shared,
 ) -> io::Result<bool> {
-    let d = &shared.defaults;
+    let d = shared
+        .defaults
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default();
     let latency = req.knob::<u64>("x-fake-latency-ms").unwrap_or(d.latency_ms);
     let delay = req
         .knob::<u64>("x-fake-chunk-delay-ms")
@@ -298,7 +313,11 @@ fn handle(
     let chunk_size = req
         .knob::<usize>("x-fake-chunk-size")
         .unwrap_or(d.chunk_size);
-    let reset = req.header("x-fake-reset").unwrap_or_default().to_owned();
+    let reset = req
+        .header("x-fake-reset")
+        .map(str::to_owned)
+        .or(d.reset)
+        .unwrap_or_default();
     if latency > 0 {
         thread::sleep(Duration::from_millis(latency));
     }
@@ -424,7 +443,8 @@ fn route(req: &Request, slot: Option<usize>, shared: &Shared) -> Reply {
             json!({"error": {"message": format!("Unknown path {path}"), "type": "invalid_request_error", "param": null, "code": "not_found"}}),
         );
     };
-    if let Some(status) = req.knob::<u16>("x-fake-status") {
+    let default_status = shared.defaults.lock().ok().and_then(|d| d.status);
+    if let Some(status) = req.knob::<u16>("x-fake-status").or(default_status) {
         return error_reply(api, status);
     }
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {

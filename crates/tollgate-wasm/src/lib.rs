@@ -113,3 +113,43 @@ impl Metrics {
         }
     }
 }
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        value: *mut *mut u8,
+        value_size: *mut usize,
+    ) -> u32;
+}
+
+/// Reads a host property (e.g. `["xds", "upstream_host_metadata", ...]`); `None` on any failure.
+/// Unlike proxy-wasm's helpers it never panics, whatever status the host returns.
+pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
+    // Serialised path: the elements separated by NUL.
+    let mut serialized = Vec::new();
+    for (i, p) in path.iter().enumerate() {
+        if i > 0 {
+            serialized.push(0);
+        }
+        serialized.extend_from_slice(p.as_bytes());
+    }
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer to memory it allocated through this module's allocator
+    // (proxy_on_memory_allocate), which we take ownership of exactly once.
+    unsafe {
+        let status =
+            proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size);
+        if status != 0 || data.is_null() {
+            return None;
+        }
+        Some(Vec::from_raw_parts(data, size, size))
+    }
+}
+
+/// A string property.
+pub fn get_string_property(path: &[&str]) -> Option<String> {
+    get_property(path).and_then(|b| String::from_utf8(b).ok())
+}

@@ -167,6 +167,7 @@ impl HttpContext for Http {
             resp_header("content-encoding").as_deref(),
         );
         x.set_rejected_by(resp_header(LOCAL_REPLY_HEADER));
+        x.set_served_provider(resp_header("x-tollgate-provider"));
         if x.rewrites_response() {
             set_resp_header("content-length", None);
         }

@@ -1,0 +1,453 @@
+//! proxy-wasm adapter for both roles.
+
+use crate::config::{Config, RawUpstream, Router, Virtual};
+use crate::provider::{
+    auth_header, canonical_op, provider_path, upstream_model, Provider, CLIENT_AUTH_HEADERS,
+};
+use crate::resolve::{latest_user_text, models_body, resolve, Target};
+use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+use tollgate_core::api::ApiKind;
+use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
+use tollgate_wasm::{
+    buffer, get_string_property, req_header, send_reply, set_filter_state, set_req_header,
+    set_resp_header, Metrics,
+};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+struct UpstreamShared {
+    cfg: RawUpstream,
+    /// Provider → key, read once from the VM's environment.
+    keys: BTreeMap<String, String>,
+}
+
+struct RouterShared {
+    cfg: Router,
+    /// Centroids per virtual model, computed from the first embeddings answer that carried the examples.
+    centroids: RefCell<BTreeMap<String, Rc<Centroids>>>,
+    metrics: RefCell<Metrics>,
+}
+
+enum Shared {
+    Router(Rc<RouterShared>),
+    Upstream(Rc<UpstreamShared>),
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Shared>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
+            Ok(Config::Router(cfg)) => {
+                self.shared = Some(Shared::Router(Rc::new(RouterShared {
+                    cfg,
+                    centroids: RefCell::default(),
+                    metrics: RefCell::default(),
+                })));
+                true
+            }
+            Ok(Config::Upstream(cfg)) => {
+                let keys = cfg
+                    .providers
+                    .iter()
+                    .filter_map(|(name, p)| {
+                        let var = p.key_env.as_deref()?;
+                        std::env::var(var)
+                            .ok()
+                            .filter(|k| !k.is_empty())
+                            .map(|k| (name.clone(), k))
+                    })
+                    .collect();
+                self.shared = Some(Shared::Upstream(Rc::new(UpstreamShared { cfg, keys })));
+                true
+            }
+            Err(e) => {
+                log::error!("tollgate_router: {e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        match self.shared.as_ref()? {
+            Shared::Router(s) => Some(Box::new(RouterHttp {
+                s: s.clone(),
+                body: None,
+                call: None,
+            })),
+            Shared::Upstream(s) => Some(Box::new(UpstreamHttp {
+                s: s.clone(),
+                attempt: None,
+            })),
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+// ---------------------------------------------------------------- router (downstream)
+
+struct PendingCall {
+    virtual_model: String,
+    with_examples: bool,
+    /// The prompt being classified (for the keyword fallback).
+    text: String,
+}
+
+struct RouterHttp {
+    s: Rc<RouterShared>,
+    /// Set while waiting for the body of an LLM request.
+    body: Option<()>,
+    call: Option<PendingCall>,
+}
+
+impl Context for RouterHttp {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(call) = self.call.take() else { return };
+        let ok = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("200");
+        let vectors = if ok {
+            parse_embeddings(&buffer(BufferType::HttpCallResponseBody, body_size))
+        } else {
+            None
+        };
+        let decision = vectors.and_then(|v| self.embeddings_decision(&call, &v));
+        let decision = match decision {
+            Some(d) => d,
+            None => {
+                // Embeddings service down, slow or odd: keywords decide, and we say so.
+                self.s.metrics.borrow_mut().incr(
+                    "tollgate_router_embeddings_fallback_total",
+                    &[],
+                    1,
+                );
+                let v = self.s.cfg.virtual_models.get(&call.virtual_model);
+                match v {
+                    Some(v) => v.keywords.classify(&call.text),
+                    None => return self.fail(500, "virtual model vanished", "internal_error"),
+                }
+            }
+        };
+        self.apply(&decision);
+        let _ = hostcalls::resume_http_request();
+    }
+}
+
+impl RouterHttp {
+    fn embeddings_decision(&self, call: &PendingCall, vectors: &[Vec<f64>]) -> Option<Decision> {
+        let v: &Virtual = self.s.cfg.virtual_models.get(&call.virtual_model)?;
+        let emb = v.embeddings.as_ref()?;
+        let prompt = vectors.last()?;
+        let centroids = if call.with_examples {
+            let counts: Vec<usize> = v.examples.iter().map(Vec::len).collect();
+            let c = Rc::new(Centroids::new(vectors.get(..vectors.len() - 1)?, &counts)?);
+            self.s
+                .centroids
+                .borrow_mut()
+                .insert(call.virtual_model.clone(), c.clone());
+            c
+        } else {
+            self.s.centroids.borrow().get(&call.virtual_model)?.clone()
+        };
+        let (ci, score) = centroids.nearest(prompt)?;
+        let class = v.classes.get(ci)?;
+        Some(if score >= emb.threshold {
+            Decision {
+                class: Some(class.name.clone()),
+                route: class.route.clone(),
+                score,
+                method: "embeddings",
+            }
+        } else {
+            Decision {
+                class: None,
+                route: v.keywords.classify("").route,
+                score,
+                method: "default",
+            }
+        })
+    }
+
+    fn fail(&self, status: u32, message: &str, code: &str) {
+        let kind = if status == 404 {
+            "invalid_request_error"
+        } else {
+            "server_error"
+        };
+        let headers = [
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (LOCAL_REPLY_HEADER.to_owned(), "router".to_owned()),
+        ];
+        set_filter_state("tollgate.rejected_by", "router");
+        send_reply(status, &headers, &openai_error_body(message, kind, code));
+    }
+
+    fn set_route(&self, route: &str) {
+        set_req_header(&self.s.cfg.route_header, Some(route));
+        // Envoy picked a route when the headers arrived; make it look again.
+        let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+        set_filter_state("tollgate.route", route);
+        self.s
+            .metrics
+            .borrow_mut()
+            .incr("tollgate_router_requests_total", &[("route", route)], 1);
+    }
+
+    fn apply(&self, d: &Decision) {
+        self.set_route(&d.route);
+        set_filter_state("tollgate.route_method", d.method);
+        set_filter_state("tollgate.route_score", &format!("{:.3}", d.score));
+        if let Some(c) = &d.class {
+            set_filter_state("tollgate.route_class", c);
+        }
+    }
+}
+
+impl HttpContext for RouterHttp {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
+            return Action::Continue;
+        };
+        let bare = path.split('?').next().unwrap_or_default();
+        if method == "GET" && bare.ends_with("/v1/models") {
+            let headers = [("content-type".to_owned(), "application/json".to_owned())];
+            send_reply(200, &headers, &models_body(&self.s.cfg));
+            return Action::Pause;
+        }
+        let routable = matches!(
+            ApiKind::classify(&method, &path),
+            Some(
+                ApiKind::ChatCompletions
+                    | ApiKind::Responses
+                    | ApiKind::Completions
+                    | ApiKind::Embeddings
+            )
+        );
+        if !routable || end_of_stream {
+            return Action::Continue;
+        }
+        self.body = Some(());
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if self.body.is_none() {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.body = None;
+        let body: Value = match serde_json::from_slice(&buffer(BufferType::HttpRequestBody, size)) {
+            Ok(v) => v,
+            Err(_) => return Action::Continue, // not ours to judge; the provider will answer
+        };
+        let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_owned) else {
+            return Action::Continue;
+        };
+        set_filter_state("tollgate.requested_model", &model);
+        match resolve(&self.s.cfg, &model) {
+            Target::Route(r) => {
+                self.set_route(&r);
+                set_filter_state("tollgate.route_method", "model");
+                Action::Continue
+            }
+            Target::Unknown => {
+                let msg =
+                    format!("The model `{model}` does not exist or you do not have access to it.");
+                self.fail(404, &msg, "model_not_found");
+                Action::Pause
+            }
+            Target::Virtual(name) => {
+                let text = latest_user_text(&body);
+                let Some(v) = self.s.cfg.virtual_models.get(&name) else {
+                    return Action::Continue;
+                };
+                if let Some(emb) = &v.embeddings {
+                    let with_examples = !self.s.centroids.borrow().contains_key(&name);
+                    let mut inputs: Vec<String> = if with_examples {
+                        v.examples.iter().flatten().cloned().collect()
+                    } else {
+                        Vec::new()
+                    };
+                    inputs.push(text.clone());
+                    let req = embeddings_request(&emb.model, &inputs);
+                    let headers = vec![
+                        (":method", "POST"),
+                        (":path", emb.path.as_str()),
+                        (":authority", emb.authority.as_str()),
+                        ("content-type", "application/json"),
+                    ];
+                    let sent = hostcalls::dispatch_http_call(
+                        &emb.cluster,
+                        headers,
+                        Some(&req),
+                        vec![],
+                        Duration::from_millis(emb.timeout_ms),
+                    );
+                    if sent.is_ok() {
+                        self.call = Some(PendingCall {
+                            virtual_model: name,
+                            with_examples,
+                            text,
+                        });
+                        return Action::Pause;
+                    }
+                    self.s.metrics.borrow_mut().incr(
+                        "tollgate_router_embeddings_fallback_total",
+                        &[],
+                        1,
+                    );
+                }
+                let d = v.keywords.classify(&text);
+                self.apply(&d);
+                Action::Continue
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- upstream (per attempt)
+
+struct Attempt {
+    provider_name: String,
+    provider: Provider,
+    endpoint_model: Option<String>,
+    op: String,
+    model: Option<String>,
+}
+
+struct UpstreamHttp {
+    s: Rc<UpstreamShared>,
+    attempt: Option<Attempt>,
+}
+
+impl Context for UpstreamHttp {}
+
+impl UpstreamHttp {
+    fn meta(&self, key: &str) -> Option<String> {
+        let ns = self.s.cfg.metadata_namespace.as_str();
+        get_string_property(&["xds", "upstream_host_metadata", "filter_metadata", ns, key])
+    }
+
+    /// Path, host and credentials of this attempt (headers edited by an earlier attempt included).
+    fn rewrite_headers(&self, a: &Attempt, model: &str) {
+        set_req_header(":path", Some(&provider_path(&a.provider, &a.op, model)));
+        if let Some(host) = self.meta("host") {
+            set_req_header(":authority", Some(&host));
+        }
+        for h in CLIENT_AUTH_HEADERS {
+            set_req_header(h, None);
+        }
+        if let Some((name, value)) = self
+            .s
+            .keys
+            .get(&a.provider_name)
+            .and_then(|k| auth_header(a.provider.auth, k))
+        {
+            set_req_header(name, Some(&value));
+        }
+    }
+}
+
+impl HttpContext for UpstreamHttp {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let Some(provider_name) = self.meta("provider") else {
+            return Action::Continue;
+        };
+        let Some(provider) = self.s.cfg.providers.get(&provider_name).cloned() else {
+            log::warn!("tollgate_router: endpoint names unknown provider {provider_name}");
+            return Action::Continue;
+        };
+        let path = req_header(":path").unwrap_or_default();
+        let all: Vec<&Provider> = self.s.cfg.providers.values().collect();
+        let op = canonical_op(&path, &all)
+            .unwrap_or("chat/completions")
+            .to_owned();
+        let a = Attempt {
+            provider_name,
+            provider,
+            endpoint_model: self.meta("model"),
+            op,
+            model: None,
+        };
+        if end_of_stream {
+            let model = a.endpoint_model.clone().unwrap_or_default();
+            self.rewrite_headers(&a, &model);
+            self.attempt = Some(a);
+            return Action::Continue;
+        }
+        set_req_header("content-length", None);
+        self.attempt = Some(a);
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if self.attempt.is_none() {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let raw = buffer(BufferType::HttpRequestBody, size);
+        let mut body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        let requested = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(a) = self.attempt.as_mut() else {
+            return Action::Continue;
+        };
+        let model = upstream_model(a.endpoint_model.as_deref(), &requested).to_owned();
+        if let Some(o) = body.as_object_mut() {
+            // The body is not carried over between attempts: set this attempt's model every time.
+            o.insert("model".into(), Value::String(model.clone()));
+            if let Ok(b) = serde_json::to_vec(&body) {
+                let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &b);
+            }
+        }
+        a.model = Some(model.clone());
+        if let Some(a) = self.attempt.as_ref() {
+            self.rewrite_headers(a, &model);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        if let Some(a) = &self.attempt {
+            set_resp_header("x-tollgate-provider", Some(&a.provider_name));
+            if let Some(m) = a.model.as_deref().or(a.endpoint_model.as_deref()) {
+                set_resp_header("x-tollgate-model", Some(m));
+            }
+        }
+        Action::Continue
+    }
+}

@@ -1,0 +1,304 @@
+//! End-to-end: model and semantic routing with Envoy-native fallback, with one fake provider per
+//! provider (default/embeddings on the 18080 slot, "openai" on 18081, "gemini" on 18082).
+
+use serde_json::{json, Value};
+use tollgate_e2e::envoy::{self, repo_root, Envoy};
+use tollgate_e2e::fake::{FakeProvider, Knobs};
+use tollgate_e2e::http::{self, Response};
+
+struct Rig {
+    default: FakeProvider,
+    openai: FakeProvider,
+    gemini: FakeProvider,
+    envoy: Envoy,
+}
+
+fn rig_with(default_port: Option<u16>) -> Rig {
+    let default = FakeProvider::start().expect("fake");
+    let openai = FakeProvider::start().expect("fake");
+    let gemini = FakeProvider::start().expect("fake");
+    // A hanging provider must be abandoned quickly in tests.
+    let yaml = envoy::shipped_config().replace("per_try_timeout: 60s", "per_try_timeout: 2s");
+    let ports = [
+        (18080, default_port.unwrap_or(default.addr().port())),
+        (18081, openai.addr().port()),
+        (18082, gemini.addr().port()),
+    ];
+    let envoy = Envoy::start_ports(&yaml, &ports, 2);
+    Rig {
+        default,
+        openai,
+        gemini,
+        envoy,
+    }
+}
+
+fn rig() -> Rig {
+    rig_with(None)
+}
+
+fn chat(r: &Rig, model: &str, text: &str, stream: bool) -> Response {
+    let body =
+        json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]});
+    r.envoy.post(
+        "/v1/chat/completions",
+        &[
+            ("authorization", "Bearer client-secret"),
+            ("x-client-id", "app"),
+        ],
+        &body,
+    )
+}
+
+fn only(p: &FakeProvider) -> tollgate_e2e::fake::Recorded {
+    let reqs = p.requests();
+    assert_eq!(reqs.len(), 1, "expected exactly one request, got {reqs:?}");
+    reqs.into_iter().next().expect("one")
+}
+
+#[test]
+fn each_provider_gets_its_path_host_auth_and_model() {
+    let r = rig();
+    let res = chat(&r, "gemini/gemini-2.5-flash", "hello gemini", false);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-tollgate-provider"), Some("gemini"));
+    assert_eq!(res.header("x-tollgate-model"), Some("gemini-2.5-flash"));
+    let g = only(&r.gemini);
+    assert_eq!(g.path, "/v1beta/openai/chat/completions");
+    assert_eq!(
+        g.headers.get("host").map(String::as_str),
+        Some("generativelanguage.googleapis.com")
+    );
+    assert_eq!(
+        g.headers.get("authorization").map(String::as_str),
+        Some("Bearer test-gemini-key")
+    );
+    assert_eq!(g.json()["model"], "gemini-2.5-flash");
+    assert!(!g.body.contains("client-secret") && !g.headers.contains_key("x-tollgate-route"));
+
+    let res = chat(&r, "openai/gpt-5.2", "hello openai", false);
+    assert_eq!(res.header("x-tollgate-model"), Some("gpt-5.2"));
+    let o = only(&r.openai);
+    assert_eq!(o.path, "/v1/chat/completions");
+    assert_eq!(
+        o.headers.get("host").map(String::as_str),
+        Some("api.openai.com")
+    );
+    assert_eq!(
+        o.headers.get("authorization").map(String::as_str),
+        Some("Bearer test-openai-key")
+    );
+    assert_eq!(o.json()["model"], "gpt-5.2");
+    r.openai.clear();
+
+    // A glob route passes the client's model through, without the provider prefix.
+    let res = chat(&r, "openai/gpt-4o-mini", "pass through", false);
+    assert_eq!(res.status, 200);
+    assert_eq!(only(&r.openai).json()["model"], "gpt-4o-mini");
+    r.openai.clear();
+
+    // Responses API through an alias.
+    let res = r.envoy.post(
+        "/v1/responses",
+        &[],
+        &json!({"model": "fast", "input": "hi"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let g = r.gemini.requests().pop().expect("gemini got it");
+    assert_eq!(g.path, "/v1beta/openai/responses");
+    assert_eq!(g.json()["model"], "gemini-2.5-flash");
+
+    // Unknown model: a 404 in OpenAI's words, and nobody upstream hears of it.
+    let res = chat(&r, "llama-3-70b", "hi", false);
+    assert_eq!(res.status, 404);
+    assert_eq!(res.json()["error"]["code"], "model_not_found");
+    assert!(r.default.requests().is_empty() && r.openai.requests().is_empty());
+
+    // The models the config exposes.
+    let m = http::get(r.envoy.addr, "/v1/models")
+        .expect("models")
+        .json();
+    let ids: Vec<&str> = m["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    for want in [
+        "gemini/gemini-2.5-flash",
+        "openai/gpt-5.2",
+        "fast",
+        "smart",
+        "auto",
+    ] {
+        assert!(ids.contains(&want), "{want} not in {ids:?}");
+    }
+}
+
+#[test]
+fn a_failing_primary_falls_back_to_the_next_provider() {
+    let r = rig();
+    let modes: [(&str, Knobs); 4] = [
+        (
+            "503",
+            Knobs {
+                status: Some(503),
+                ..Knobs::default()
+            },
+        ),
+        (
+            "429",
+            Knobs {
+                status: Some(429),
+                ..Knobs::default()
+            },
+        ),
+        (
+            "reset",
+            Knobs {
+                reset: Some("before-headers".into()),
+                ..Knobs::default()
+            },
+        ),
+        (
+            "hang",
+            Knobs {
+                latency_ms: 5000,
+                ..Knobs::default()
+            },
+        ),
+    ];
+    let mut served = 0;
+    for (what, knobs) in modes {
+        r.openai.set_defaults(knobs);
+        for stream in [false, true] {
+            let res = chat(&r, "openai/gpt-5.2", "fall back please", stream);
+            assert_eq!(res.status, 200, "{what}/{stream}: {}", res.text());
+            assert_eq!(
+                res.header("x-tollgate-provider"),
+                Some("gemini"),
+                "{what}/{stream}"
+            );
+            assert_eq!(
+                res.header("x-tollgate-model"),
+                Some("gemini-3-pro"),
+                "{what}/{stream}"
+            );
+            let text = if stream {
+                res.text()
+                    .split("\n\n")
+                    .filter_map(|e| e.strip_prefix("data: "))
+                    .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                    .filter_map(|v| {
+                        v["choices"][0]["delta"]["content"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
+                    .collect::<String>()
+            } else {
+                res.json()["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            assert_eq!(text, "fall back please", "{what}/{stream}");
+            served += 1;
+        }
+    }
+    // The fallback got a request re-made for it: its path, its key, its model.
+    let fallback = r.gemini.requests();
+    assert_eq!(fallback.len(), served);
+    for g in &fallback {
+        assert_eq!(g.path, "/v1beta/openai/chat/completions");
+        assert_eq!(g.json()["model"], "gemini-3-pro");
+        assert_eq!(
+            g.headers.get("authorization").map(String::as_str),
+            Some("Bearer test-gemini-key")
+        );
+    }
+    // The usage record names the model and provider that served.
+    let log = r.envoy.wait_access_log(served);
+    for line in &log {
+        assert_eq!(line["served_model"], "gemini-3-pro", "{line}");
+        assert_eq!(line["provider"], "gemini", "{line}");
+        assert_eq!(line["route"], "b");
+    }
+}
+
+#[test]
+fn auto_routes_by_prompt_with_both_classifiers() {
+    let code = "Please fix the bug in this Rust function, it does not compile";
+    let faq = "What are your opening hours and what is the refund policy?";
+    // Embeddings service up (the default fake serves /v1/embeddings).
+    let r = rig();
+    assert_eq!(
+        chat(&r, "auto", code, false).header("x-tollgate-model"),
+        Some("gpt-5.2")
+    );
+    assert_eq!(
+        chat(&r, "auto", faq, false).header("x-tollgate-model"),
+        Some("gemini-2.5-flash")
+    );
+    let emb = r.default.requests();
+    assert!(
+        !emb.is_empty() && emb.iter().all(|q| q.path == "/v1/embeddings"),
+        "{emb:?}"
+    );
+    let log = r.envoy.wait_access_log(2);
+    assert_eq!(log[0]["route_method"], "embeddings");
+    assert_eq!(log[0]["route_class"], "code");
+    assert_eq!(log[1]["route_class"], "faq");
+    drop(r);
+
+    // Embeddings service down: keywords decide, and the fallback is counted.
+    let closed = envoy::free_port();
+    let r = rig_with(Some(closed));
+    assert_eq!(
+        chat(&r, "auto", code, false).header("x-tollgate-model"),
+        Some("gpt-5.2")
+    );
+    assert_eq!(
+        chat(&r, "auto", faq, true).header("x-tollgate-model"),
+        Some("gemini-2.5-flash")
+    );
+    let log = r.envoy.wait_access_log(2);
+    assert_eq!(log[0]["route_method"], "keywords");
+    assert_eq!(log[0]["route_class"], "code");
+    assert_eq!(
+        r.envoy
+            .wait_metric("tollgate_router_embeddings_fallback_total", &[], 2.0),
+        2.0
+    );
+}
+
+#[test]
+fn openai_sdk_works_with_provider_prefixed_models() {
+    let r = rig();
+    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
+        repo_root()
+            .join(".tools/venv/bin/python")
+            .display()
+            .to_string()
+    });
+    let out = std::process::Command::new(&python)
+        .arg(repo_root().join("examples/openai-sdk/client.py"))
+        .arg(format!("http://{}/v1", r.envoy.addr))
+        .arg("gemini/gemini-2.5-flash")
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["stream"]["content"], "Stream without usage, please.");
+    assert_eq!(v["stream"]["usage_chunks"], 0);
+    assert_eq!(
+        v["responses"]["content"],
+        "What are the top 3 risks in the current market?"
+    );
+    let reqs = r.gemini.requests();
+    assert_eq!(reqs.len(), 5);
+    assert!(reqs.iter().all(|q| q.json()["model"] == "gemini-2.5-flash"));
+}
