@@ -3,8 +3,9 @@
 # 127.0.0.1:8081 (admin 127.0.0.1:9901) with envoy/envoy.yaml. Ctrl-C stops both.
 #
 # Provider keys come from OPENAI_API_KEY, GEMINI_API_KEY and ANTHROPIC_API_KEY. They are written to
-# SDS secret files under .run/secrets/ (mode 600), which Envoy reads and injects upstream; they are
-# never passed on the command line or logged.
+# SDS secret files under .run/secrets/ (mode 600) for the direct provider routes, and reach the
+# router's upstream VM through Envoy's environment (vm_config.environment_variables); they are never
+# passed on the command line or logged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,8 +45,11 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-"$FAKE" --listen 127.0.0.1:18080 &
-pids+=($!)
+# One fake per provider: the default (`echo`, embeddings), "openai" and "gemini" (see envoy/envoy.yaml).
+for port in 18080 18081 18082; do
+  "$FAKE" --listen "127.0.0.1:$port" &
+  pids+=($!)
+done
 "$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \
   --component-log-level wasm:info --file-flush-interval-msec 1000 &
 pids+=($!)
@@ -59,6 +63,7 @@ cat <<MSG
 Tollgate is up:  http://127.0.0.1:8081/v1   (admin and Prometheus: http://127.0.0.1:9901/stats/prometheus)
 Try:  curl -s localhost:8081/v1/chat/completions -H 'content-type: application/json' \\
         -d '{"model":"echo","messages":[{"role":"user","content":"hi"}]}'
+      (models: echo, gemini/gemini-2.5-flash, openai/gpt-5.2, fast, smart, auto — curl localhost:8081/v1/models)
 What the provider received:  curl -s localhost:18080/_tollgate/requests
 Ctrl-C stops.
 
