@@ -12,7 +12,7 @@ ENVOY          ?= $(VENV)/bin/envoy
 export ENVOY
 export TOLLGATE_PYTHON ?= $(VENV)/bin/python
 
-.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean
+.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,14 @@ e2e: build tools ## end-to-end tests through a real Envoy
 
 test: build tools lint ## everything CI runs
 	cargo test --workspace
+
+bench: build tools ## price of each filter vs plain Envoy (writes bench/RESULTS.md; not part of test)
+	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	cargo run --release -p tollgate-e2e --bin bench
+	cargo run --release -p tollgate-e2e --bin microbench
+
+microbench: ## MB/s of the hot pure functions (native)
+	cargo run --release -p tollgate-e2e --bin microbench
 
 clean:
 	cargo clean

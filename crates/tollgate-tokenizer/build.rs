@@ -19,19 +19,33 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
-fn table(bpe: &tiktoken_rs::CoreBPE, max_rank: u32) -> Vec<u8> {
+/// Start offsets (in entries) of each of the 65536 buckets of the top 16 hash bits, plus the end.
+fn index(entries: &[(u64, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(65_537 * 4);
+    let mut at = 0usize;
+    for bucket in 0..=65_536u64 {
+        while at < entries.len() && (entries[at].0 >> 48) < bucket {
+            at += 1;
+        }
+        out.extend_from_slice(&(at as u32).to_le_bytes());
+    }
+    out
+}
+
+fn table(bpe: &tiktoken_rs::CoreBPE, max_rank: u32) -> (Vec<u8>, Vec<u8>) {
     let mut entries: Vec<(u64, u32)> = (0..max_rank)
         .filter_map(|rank| bpe.decode_bytes(&[rank]).ok().map(|b| (fnv1a64(&b), rank)))
         .collect();
     entries.sort_unstable();
     let dup = entries.windows(2).any(|w| w[0].0 == w[1].0);
     assert!(!dup, "hash collision between two tokens; change the hash");
+    let idx = index(&entries);
     let mut out = Vec::with_capacity(entries.len() * 12);
     for (h, r) in entries {
         out.extend_from_slice(&h.to_le_bytes());
         out.extend_from_slice(&r.to_le_bytes());
     }
-    out
+    (out, idx)
 }
 
 fn main() {
@@ -43,8 +57,10 @@ fn main() {
         ("o200k_base", &o200k, 199_998u32),
         ("cl100k_base", &cl100k, 100_256u32),
     ] {
-        let bytes = table(bpe, max);
+        let (bytes, idx) = table(bpe, max);
         let mut f = std::fs::File::create(format!("{out}/{name}.bin")).expect("create table");
         f.write_all(&bytes).expect("write table");
+        let mut f = std::fs::File::create(format!("{out}/{name}.idx")).expect("create index");
+        f.write_all(&idx).expect("write index");
     }
 }

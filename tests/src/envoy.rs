@@ -184,6 +184,16 @@ impl Envoy {
         ports: &[(u16, u16)],
         concurrency: u32,
     ) -> Result<Envoy, String> {
+        Self::try_start_with(yaml, ports, concurrency, None)
+    }
+
+    /// Like [`Envoy::try_start_ports`], optionally pinned to `cpus` (a `taskset -c` list).
+    pub fn try_start_with(
+        yaml: &str,
+        ports: &[(u16, u16)],
+        concurrency: u32,
+        cpus: Option<&str>,
+    ) -> Result<Envoy, String> {
         build_filters();
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -232,7 +242,16 @@ impl Envoy {
         std::fs::write(&cfg_path, cfg).unwrap_or_else(|e| panic!("{e}"));
         let admin_path = dir.join("admin.txt");
         let log = std::fs::File::create(dir.join("envoy.log")).unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new(envoy_bin())
+        let mut cmd = match cpus {
+            // taskset execs Envoy, so the child pid stays Envoy's.
+            Some(list) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", list]).arg(envoy_bin());
+                c
+            }
+            None => Command::new(envoy_bin()),
+        };
+        let child = cmd
             .current_dir(&root)
             .arg("-c")
             .arg(&cfg_path)
@@ -303,6 +322,20 @@ impl Envoy {
             .get("socket_address")?;
         let port = sa.get("port_value")?.as_u64()?;
         (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port as u16)))
+    }
+
+    /// CPU time (user + system) Envoy has used so far, in microseconds (from /proc).
+    pub fn cpu_us(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = stat.rsplit(')').next().unwrap_or_default();
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        ticks * 10_000 // USER_HZ is 100 on Linux
     }
 
     /// Resident set size of the Envoy process, in KiB (from /proc).

@@ -1,6 +1,6 @@
 //! Byte-pair-encoding token counter over static, sorted rank tables (built by `build.rs`).
 
-use fancy_regex::Regex;
+use regex::Regex;
 
 /// A supported BPE encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,17 +36,27 @@ impl Encoding {
         }
     }
 
-    // Pre-tokenisation patterns published with OpenAI's tiktoken.
+    /// 65537 little-endian u32 entry offsets: where each top-16-bit hash bucket starts.
+    fn index(self) -> &'static [u8] {
+        match self {
+            Encoding::O200kBase => include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.idx")),
+            Encoding::Cl100kBase => include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.idx")),
+        }
+    }
+
+    // Pre-tokenisation patterns published with OpenAI's tiktoken, with their final
+    // `\s+(?!\S)|\s+` written as `\s+`: the look-ahead is applied by `Bpe::count` instead, so the
+    // linear-time `regex` engine can run them.
     fn pattern(self) -> &'static str {
         match self {
             Encoding::O200kBase => concat!(
                 r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
                 r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-                r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+                r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+"
             ),
             Encoding::Cl100kBase => concat!(
                 r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}",
-                r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+                r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+"
             ),
         }
     }
@@ -59,6 +69,7 @@ const MAX_PIECE: usize = 512;
 /// A token counter for one encoding. Build once per VM; counting allocates only per piece.
 pub struct Bpe {
     table: &'static [u8],
+    index: &'static [u8],
     regex: Regex,
 }
 
@@ -77,6 +88,7 @@ impl Bpe {
         let regex = Regex::new(enc.pattern()).map_err(|e| format!("{}: {e}", enc.name()))?;
         Ok(Self {
             table: enc.table(),
+            index: enc.index(),
             regex,
         })
     }
@@ -91,7 +103,13 @@ impl Bpe {
     /// Rank of a byte sequence, if it is a token.
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
         let h = fnv1a64(bytes);
-        let (mut lo, mut hi) = (0usize, self.table.len() / 12);
+        // The bucket of the top 16 bits narrows the search to a handful of entries.
+        let bucket = (h >> 48) as usize;
+        let at = |i: usize| -> Option<usize> {
+            let b = self.index.get(i * 4..i * 4 + 4)?;
+            Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+        };
+        let (mut lo, mut hi) = (at(bucket)?, at(bucket + 1)?);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (mh, r) = self.entry(mid)?;
@@ -104,22 +122,38 @@ impl Bpe {
         None
     }
 
+    /// Number of pre-tokenised pieces (benchmarking aid: the regex's share of [`Bpe::count`]).
+    pub fn pieces(&self, text: &str) -> usize {
+        self.regex.find_iter(text).count()
+    }
+
     /// Number of tokens in `text`.
     pub fn count(&self, text: &str) -> usize {
         let mut n = 0;
         let mut pos = 0;
-        for m in self.regex.find_iter(text) {
-            match m {
-                Ok(m) => {
-                    n += self.count_piece(m.as_str().as_bytes());
-                    pos = m.end();
-                }
-                Err(_) => {
-                    // Backtracking limit hit: count the rest as one token per byte (an upper bound).
-                    n += text.len().saturating_sub(pos);
-                    break;
+        while let Some(m) = self.regex.find_at(text, pos) {
+            let mut end = m.end();
+            let piece = m.as_str();
+            // `\s+(?!\S)`: a whitespace run followed by a non-space keeps its last character for
+            // the next piece (so " word" stays one piece), unless the run is a single character.
+            // Runs with a line break came from the earlier `\s*[\r\n]+` branch and are kept whole.
+            if piece.chars().all(char::is_whitespace) && !piece.contains(['\r', '\n']) {
+                let next_is_text = text
+                    .get(end..)
+                    .and_then(|r| r.chars().next())
+                    .is_some_and(|c| !c.is_whitespace());
+                let mut chars = piece.char_indices();
+                if next_is_text && chars.nth(1).is_some() {
+                    if let Some((last, _)) = piece.char_indices().next_back() {
+                        end = m.start() + last;
+                    }
                 }
             }
+            n += self.count_piece(text.as_bytes().get(m.start()..end).unwrap_or_default());
+            if end <= pos {
+                break;
+            }
+            pos = end;
         }
         n
     }

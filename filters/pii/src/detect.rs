@@ -114,11 +114,10 @@ pub struct Dictionary {
 
 /// The compiled detectors.
 pub struct Detector {
+    /// All kinds in one alternation: finds the next position where any kind may start.
     combined: Regex,
-    /// (capture group index, kind) for the combined regex.
-    groups: Vec<(usize, Kind)>,
-    /// Each kind's own regex, for a second chance when the winner at a position fails validation.
-    singles: Vec<(Kind, Regex)>,
+    /// Each kind anchored (`^(?:…)`), in priority order, run only at a candidate position.
+    anchored: Vec<(Kind, Regex)>,
     custom_labels: Vec<String>,
     dict: Option<(AhoCorasick, Vec<String>)>,
 }
@@ -173,29 +172,23 @@ impl Detector {
             kinds.insert(custom_labels.len(), (Kind::Custom(i), c.regex.clone()));
             custom_labels.push(c.label.clone());
         }
-        let alternation: Vec<String> = kinds.iter().map(|(_, p)| format!("({p})")).collect();
-        let pattern = if alternation.is_empty() {
-            "(?!)x".to_owned()
-        } else {
-            alternation.join("|")
-        };
-        let combined = Regex::new(&pattern).map_err(|e| DetectError {
-            field: "custom".into(),
-            message: e.to_string(),
-        })?;
-        // Group numbers: each kind's outer group; custom regexes may contain groups of their own.
-        let mut groups = Vec::new();
-        let mut next = 1;
-        let mut singles = Vec::new();
-        for (k, p) in &kinds {
-            groups.push((next, *k));
-            let single = Regex::new(p).map_err(|e| DetectError {
+        let compile = |p: &str| {
+            Regex::new(p).map_err(|e| DetectError {
                 field: "custom".into(),
                 message: e.to_string(),
-            })?;
-            next += single.captures_len();
-            singles.push((*k, single));
-        }
+            })
+        };
+        let alternation: Vec<String> = kinds.iter().map(|(_, p)| format!("(?:{p})")).collect();
+        // `[^\s\S]` never matches: no detector enabled.
+        let combined = compile(&if alternation.is_empty() {
+            "[^\\s\\S]".to_owned()
+        } else {
+            alternation.join("|")
+        })?;
+        let anchored = kinds
+            .iter()
+            .map(|(k, p)| compile(&format!("^(?:{p})")).map(|r| (*k, r)))
+            .collect::<Result<_, _>>()?;
         let mut terms = Vec::new();
         let mut term_labels = Vec::new();
         for (i, d) in dicts.iter().enumerate() {
@@ -225,8 +218,7 @@ impl Detector {
         };
         Ok(Self {
             combined,
-            groups,
-            singles,
+            anchored,
             custom_labels,
             dict,
         })
@@ -248,21 +240,15 @@ impl Detector {
     /// All findings in `text`, sorted, non-overlapping.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut locs = self.combined.capture_locations();
         let mut pos = 0;
-        while pos <= text.len() {
-            let Some(m) = self.combined.captures_read_at(&mut locs, text, pos) else {
-                break;
-            };
-            let kind = self
-                .groups
-                .iter()
-                .find(|(g, _)| locs.get(*g).is_some())
-                .map(|(_, k)| *k);
-            let found = kind.and_then(|k| {
-                validate(k, text, m.start(), m.end())
-                    .map(|(s, e)| (s, e, k))
-                    .or_else(|| self.second_chance(text, m.start(), k))
+        // The combined regex finds the next candidate with its fast DFA; only at a candidate do
+        // the anchored per-kind regexes run, in priority order, until a validator accepts one.
+        while let Some(m) = self.combined.find_at(text, pos) {
+            let start = m.start();
+            let rest = text.get(start..).unwrap_or_default();
+            let found = self.anchored.iter().find_map(|(k, re)| {
+                let mm = re.find(rest)?;
+                validate(*k, text, start, start + mm.end()).map(|(s, e)| (s, e, *k))
             });
             match found {
                 Some((s, e, k)) => {
@@ -271,9 +257,12 @@ impl Detector {
                         end: e,
                         label: self.label(k),
                     });
-                    pos = e.max(pos + 1);
+                    pos = e.max(next_char(text, start));
                 }
-                None => pos = next_char(text, m.start()),
+                None => pos = next_char(text, start),
+            }
+            if pos > text.len() {
+                break;
             }
         }
         if let Some((ac, labels)) = &self.dict {
@@ -302,20 +291,6 @@ impl Detector {
             }
         }
         merged
-    }
-
-    /// The kinds after `failed` in priority order, tried at the same start.
-    fn second_chance(
-        &self,
-        text: &str,
-        start: usize,
-        failed: Kind,
-    ) -> Option<(usize, usize, Kind)> {
-        let idx = self.singles.iter().position(|(k, _)| *k == failed)?;
-        self.singles.iter().skip(idx + 1).find_map(|(k, re)| {
-            let m = re.find_at(text, start).filter(|m| m.start() == start)?;
-            validate(*k, text, m.start(), m.end()).map(|(s, e)| (s, e, *k))
-        })
     }
 }
 

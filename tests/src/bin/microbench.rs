@@ -1,0 +1,110 @@
+//! `make microbench`: throughput of the hot pure functions, native (release build), in MB/s.
+//! Regressions show here before an end-to-end run. Prints a Markdown table.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use tollgate_core::api::ApiKind;
+use tollgate_core::sse::SseParser;
+use tollgate_core::usage::{self, StreamUsage};
+use tollgate_pii::detect::{Detector, BUILTIN};
+use tollgate_tokenizer::{Bpe, Encoding};
+
+/// Runs `f` on `bytes`-sized input for ~1 s; returns MB/s.
+fn mbps(bytes: usize, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        f();
+        n += 1;
+    }
+    (bytes as f64 * n as f64) / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn main() {
+    let prose = "Summarize the key trends in our Q3 earnings call. Revenue grew 12% year over year, driven by \
+        subscription renewals in EMEA. Contact maria.lopez@example.com or +44 20 7946 0958 for details. \
+        你好，世界！ Émoji 🎉 and code: fn main() { println!(\"{}\", 42); } ";
+    let text: String = prose.repeat(8);
+    let mut rows = Vec::new();
+
+    let o200k = Bpe::new(Encoding::O200kBase).unwrap_or_else(|e| panic!("{e}"));
+    rows.push((
+        "prompt token count (o200k_base)",
+        text.len(),
+        mbps(text.len(), || {
+            black_box(o200k.count(black_box(&text)));
+        }),
+    ));
+
+    rows.push((
+        "  of which pre-tokeniser regex only",
+        text.len(),
+        mbps(text.len(), || {
+            black_box(o200k.pieces(black_box(&text)));
+        }),
+    ));
+
+    let all: Vec<String> = BUILTIN.iter().map(|(d, _)| (*d).to_owned()).collect();
+    let det = Detector::new(&all, &[], &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    rows.push((
+        "PII scan (all detectors)",
+        text.len(),
+        mbps(text.len(), || {
+            black_box(det.scan(black_box(&text)));
+        }),
+    ));
+
+    let mut stream = String::new();
+    for i in 0..20 {
+        stream.push_str(&format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"segment-{i}-of-the-answer-lorem-ipsum\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+        ));
+    }
+    stream.push_str("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":20,\"total_tokens\":30}}\n\ndata: [DONE]\n\n");
+    let sb = stream.as_bytes();
+    rows.push((
+        "SSE parse (64-byte chunks)",
+        sb.len(),
+        mbps(sb.len(), || {
+            let mut p = SseParser::default();
+            let mut out = Vec::new();
+            for c in sb.chunks(64) {
+                p.feed(c, &mut out);
+            }
+            black_box(out.len());
+        }),
+    ));
+    rows.push((
+        "SSE parse + usage extraction",
+        sb.len(),
+        mbps(sb.len(), || {
+            let mut p = SseParser::default();
+            let mut su = StreamUsage::default();
+            let mut out = Vec::new();
+            for c in sb.chunks(64) {
+                p.feed(c, &mut out);
+                for e in out.drain(..) {
+                    su.on_event(ApiKind::ChatCompletions, &e);
+                }
+            }
+            black_box(su.facts().usage);
+        }),
+    ));
+    let json = format!(
+        "{{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":{}}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":11,\"completion_tokens\":2,\"total_tokens\":13}}}}",
+        serde_json::to_string(&text).unwrap_or_default()
+    );
+    rows.push((
+        "usage from JSON body",
+        json.len(),
+        mbps(json.len(), || {
+            black_box(usage::from_json(ApiKind::ChatCompletions, black_box(json.as_bytes())).ok());
+        }),
+    ));
+
+    println!("| function | input bytes | MB/s (native, release) |");
+    println!("|---|---|---|");
+    for (name, bytes, v) in rows {
+        println!("| {name} | {bytes} | {v:.1} |");
+    }
+}
