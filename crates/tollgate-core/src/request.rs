@@ -18,35 +18,51 @@ pub struct RequestFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAnLlmRequest;
 
-/// A parsed request body, kept so a rewrite re-serialises every field the client sent.
+/// The few top-level fields read from every request; everything else is skipped, not built.
+#[derive(serde::Deserialize)]
+struct Head {
+    model: Option<Value>,
+    stream: Option<Value>,
+    stream_options: Option<Value>,
+}
+
+/// A request body's facts; the body itself is only re-parsed if it must be rewritten.
 #[derive(Debug)]
 pub struct ParsedRequest {
     /// What the request asks for.
     pub facts: RequestFacts,
     kind: ApiKind,
-    doc: Map<String, Value>,
 }
 
 impl ParsedRequest {
-    /// Parses the body of a request of `kind` sent to `path`.
+    /// Reads the facts of a request of `kind` sent to `path` (one pass, no document built).
     pub fn parse(kind: ApiKind, path: &str, body: &[u8]) -> Result<Self, NotAnLlmRequest> {
-        let doc = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(NotAnLlmRequest),
-        };
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(NotAnLlmRequest);
+        }
+        let head: Head = serde_json::from_slice(body).map_err(|_| NotAnLlmRequest)?;
         let model = match kind {
             ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
                 gemini_model_from_path(path).map(str::to_owned)
             }
-            _ => doc.get("model").and_then(Value::as_str).map(str::to_owned),
+            _ => head
+                .model
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         };
         let stream = match kind {
             ApiKind::GeminiStreamGenerate => true,
             ApiKind::GeminiGenerate | ApiKind::Embeddings => false,
-            _ => doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            _ => head
+                .stream
+                .as_ref()
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
-        let include_usage = doc
-            .get("stream_options")
+        let include_usage = head
+            .stream_options
+            .as_ref()
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
@@ -57,7 +73,6 @@ impl ParsedRequest {
                 include_usage,
             },
             kind,
-            doc,
         })
     }
 
@@ -67,21 +82,23 @@ impl ParsedRequest {
             && self.facts.stream
             && !self.facts.include_usage
     }
+}
 
-    /// Sets `stream_options.include_usage = true`, keeping every other field, and serialises.
-    pub fn with_include_usage(&mut self) -> Vec<u8> {
-        let opts = self
-            .doc
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !opts.is_object() {
-            *opts = Value::Object(Map::new());
-        }
-        if let Value::Object(o) = opts {
-            o.insert("include_usage".into(), Value::Bool(true));
-        }
-        serde_json::to_vec(&self.doc).unwrap_or_default()
+/// `body` with `stream_options.include_usage = true`, every other field kept in order.
+pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
+    let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let opts = doc
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !opts.is_object() {
+        *opts = Value::Object(Map::new());
     }
+    if let Value::Object(o) = opts {
+        o.insert("include_usage".into(), Value::Bool(true));
+    }
+    serde_json::to_vec(&doc).ok()
 }
 
 #[cfg(test)]
@@ -91,11 +108,12 @@ mod tests {
     #[test]
     fn reads_chat_request() {
         let body = br#"{"model":"gpt-4o","stream":true,"messages":[],"x_vendor":{"a":1}}"#;
-        let mut p = ParsedRequest::parse(ApiKind::ChatCompletions, "/v1/chat/completions", body)
+        let p = ParsedRequest::parse(ApiKind::ChatCompletions, "/v1/chat/completions", body)
             .unwrap_or_else(|_| unreachable!());
         assert_eq!(p.facts.model.as_deref(), Some("gpt-4o"));
         assert!(p.facts.stream && !p.facts.include_usage && p.lacks_stream_usage());
-        let out = String::from_utf8(p.with_include_usage()).unwrap_or_default();
+        let out =
+            String::from_utf8(with_include_usage(body).unwrap_or_default()).unwrap_or_default();
         assert_eq!(
             out,
             r#"{"model":"gpt-4o","stream":true,"messages":[],"x_vendor":{"a":1},"stream_options":{"include_usage":true}}"#
@@ -105,9 +123,8 @@ mod tests {
     #[test]
     fn keeps_other_stream_options() {
         let body = br#"{"model":"m","stream":true,"stream_options":{"include_obfuscation":false}}"#;
-        let mut p = ParsedRequest::parse(ApiKind::ChatCompletions, "/", body)
-            .unwrap_or_else(|_| unreachable!());
-        let out = String::from_utf8(p.with_include_usage()).unwrap_or_default();
+        let out =
+            String::from_utf8(with_include_usage(body).unwrap_or_default()).unwrap_or_default();
         assert!(out
             .ends_with(r#""stream_options":{"include_obfuscation":false,"include_usage":true}}"#));
     }

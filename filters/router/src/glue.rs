@@ -265,11 +265,22 @@ impl HttpContext for RouterHttp {
             return Action::Pause;
         }
         self.body = None;
-        let body: Value = match serde_json::from_slice(&buffer(BufferType::HttpRequestBody, size)) {
-            Ok(v) => v,
+        let raw = buffer(BufferType::HttpRequestBody, size);
+        // Only `model` is needed to route; the rest is skipped without building a document.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            model: Option<Value>,
+        }
+        let head: Head = match serde_json::from_slice(&raw) {
+            Ok(h) => h,
             Err(_) => return Action::Continue, // not ours to judge; the provider will answer
         };
-        let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_owned) else {
+        let Some(model) = head
+            .model
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
             return Action::Continue;
         };
         set_filter_state("tollgate.requested_model", &model);
@@ -286,6 +297,7 @@ impl HttpContext for RouterHttp {
                 Action::Pause
             }
             Target::Virtual(name) => {
+                let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                 let text = latest_user_text(&body);
                 let Some(v) = self.s.cfg.virtual_models.get(&name) else {
                     return Action::Continue;

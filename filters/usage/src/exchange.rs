@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::record::{Outcome, UsageRecord};
 use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
-use tollgate_core::request::ParsedRequest;
+use tollgate_core::request::{with_include_usage, ParsedRequest};
 use tollgate_core::sse::SseParser;
 use tollgate_core::usage::{self, EventRole, ResponseFacts, StreamUsage};
 
@@ -97,12 +97,14 @@ impl Exchange {
     /// Reads the complete request body once; may ask for the usage-chunk injection.
     pub fn on_request_body(&mut self, body: &[u8], cfg: &Config) -> RequestAction {
         match ParsedRequest::parse(self.kind, &self.path, body) {
-            Ok(mut req) => {
+            Ok(req) => {
                 self.requested_model = req.facts.model.clone();
                 self.stream_requested = req.facts.stream;
                 if cfg.inject_stream_usage && req.lacks_stream_usage() {
-                    self.strip_usage_chunk = true;
-                    return RequestAction::Replace(req.with_include_usage());
+                    if let Some(b) = with_include_usage(body) {
+                        self.strip_usage_chunk = true;
+                        return RequestAction::Replace(b);
+                    }
                 }
                 RequestAction::Forward
             }
