@@ -226,10 +226,15 @@ fn main() {
         "Machine: {} CPUs ({cpu}), {mem}. Envoy {} with `--concurrency 1` pinned to CPU 0; wrk (1 thread) and the \
          zero-latency fake provider pinned to CPU 1. Workloads: ~1 KiB chat prompt with two PII items, ~1 KiB JSON \
          answer; SSE: 20 deltas + usage chunk. Concurrency 1 and 16. Ratios are against the baseline of the same run.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        Command::new(tollgate_e2e::envoy::envoy_bin()).arg("--version").output().map(|o| {
-            String::from_utf8_lossy(&o.stdout).split('/').nth(1).unwrap_or("?").to_owned()
-        }).unwrap_or_default()
+        cpus,
+        Command::new(tollgate_e2e::envoy::envoy_bin())
+            .arg("--version")
+            .output()
+            .map(|o| {
+                let v = String::from_utf8_lossy(&o.stdout).into_owned();
+                v.split("version:").nth(1).and_then(|x| x.trim().split('/').nth(1)).unwrap_or("?").to_owned()
+            })
+            .unwrap_or_default()
     );
     let _ = writeln!(md, "| config | workload | conc | req/s | × base | p50 ms | +p50 ms | p99 ms | Envoy CPU µs/req | RSS MiB | non-2xx |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
