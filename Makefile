@@ -20,8 +20,10 @@ help: ## list targets
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
-build: wasm-target ## build every filter as .wasm (target/wasm32-wasip1/release/*.wasm)
+build: wasm-target ## build tollgate.wasm (all filters) and one .wasm per filter (target/wasm32-wasip1/release/)
 	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS))
+	# A separate invocation: the combined module links the filters without their own entry points.
+	cargo build --release --target $(WASM_TARGET) -p tollgate
 
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
@@ -40,6 +42,7 @@ lint: ## rustfmt and clippy (warnings are errors), native and wasm
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS)) -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p tollgate -- -D warnings
 
 unit: ## host unit tests of the shared crate and the filters' logic
 	cargo test --workspace --exclude tollgate-e2e

@@ -34,13 +34,18 @@ pub fn build_filters() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(repo_root())
-            .args(["build", "--release", "--target", "wasm32-wasip1"])
-            .args(FILTERS.iter().flat_map(|f| ["-p", f]))
-            .status();
+        let build = |pkgs: &[&str]| {
+            Command::new(&cargo)
+                .current_dir(repo_root())
+                .args(["build", "--release", "--target", "wasm32-wasip1"])
+                .args(pkgs.iter().flat_map(|p| ["-p", p]))
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // The combined module is built on its own: built together, cargo would unify features and
+        // link the filters' standalone entry points into it.
         assert!(
-            status.is_ok_and(|s| s.success()),
+            build(FILTERS) && build(&["tollgate"]),
             "building the wasm filters failed"
         );
     });
@@ -110,30 +115,29 @@ pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
     out.join("\n") + "\n"
 }
 
-/// Removes the HTTP filter `name` (its whole list item) from a config.
+/// Removes every HTTP filter `name` (each whole list item) from a config.
 pub fn without_filter(yaml: &str, name: &str) -> String {
-    let lines: Vec<&str> = yaml.lines().collect();
+    let mut lines: Vec<&str> = yaml.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let Some(start) = lines
+    while let Some(start) = lines
         .iter()
         .position(|l| l.trim() == format!("- name: {name}"))
-    else {
-        return yaml.to_owned();
-    };
-    let base = indent(lines[start]);
-    let end = lines
-        .iter()
-        .enumerate()
-        .skip(start + 1)
-        .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
-        .map_or(lines.len(), |(i, _)| i);
-    // Keep comment lines that belong to the next item.
-    let mut out: Vec<&str> = lines[..start].to_vec();
-    while out.last().is_some_and(|l| l.trim_start().starts_with('#')) {
-        out.pop();
+    {
+        let base = indent(lines[start]);
+        let end = lines
+            .iter()
+            .enumerate()
+            .skip(start + 1)
+            .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
+            .map_or(lines.len(), |(i, _)| i);
+        // Comment lines right above the item belong to it.
+        let mut from = start;
+        while from > 0 && lines[from - 1].trim_start().starts_with('#') {
+            from -= 1;
+        }
+        lines.drain(from..end);
     }
-    out.extend_from_slice(&lines[end..]);
-    out.join("\n") + "\n"
+    lines.join("\n") + "\n"
 }
 
 /// A running Envoy; killed and cleaned up on drop.

@@ -7,7 +7,7 @@ use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
@@ -18,10 +18,18 @@ use tollgate_wasm::{
     Metrics,
 };
 
+// The module's entry point when this filter is built on its own (`standalone`, the default);
+// the combined module (filters/all) calls [`root`] instead.
+#[cfg(feature = "standalone")]
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| root());
 }}
+
+/// A new root context of this filter.
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root::default())
+}
 
 struct Shared {
     config: Config,

@@ -9,5 +9,6 @@ pub mod request;
 pub mod stream;
 pub mod walk;
 
+/// proxy-wasm adapter (wasm32 only).
 #[cfg(target_arch = "wasm32")]
-mod glue;
+pub mod glue;

@@ -8,7 +8,7 @@ use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, Status};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
@@ -19,10 +19,18 @@ use tollgate_wasm::{
     Metrics,
 };
 
+// The module's entry point when this filter is built on its own (`standalone`, the default);
+// the combined module (filters/all) calls [`root`] instead.
+#[cfg(feature = "standalone")]
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| root());
 }}
+
+/// A new root context of this filter.
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root::default())
+}
 
 /// proxy-wasm shared data: one store for all workers of this Envoy (same `vm_id`).
 struct HostStore;

@@ -11,5 +11,6 @@ pub mod limiter;
 pub mod response;
 pub mod window;
 
+/// proxy-wasm adapter (wasm32 only).
 #[cfg(target_arch = "wasm32")]
-mod glue;
+pub mod glue;

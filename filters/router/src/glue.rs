@@ -8,7 +8,7 @@ use crate::resolve::{latest_user_text, models_body, resolve, Target};
 use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -21,10 +21,18 @@ use tollgate_wasm::{
     set_resp_header, Metrics,
 };
 
+// The module's entry point when this filter is built on its own (`standalone`, the default);
+// the combined module (filters/all) calls [`root`] instead.
+#[cfg(feature = "standalone")]
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| root());
 }}
+
+/// A new root context of this filter.
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root::default())
+}
 
 struct UpstreamShared {
     cfg: RawUpstream,

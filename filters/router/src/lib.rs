@@ -12,5 +12,6 @@ pub mod provider;
 pub mod resolve;
 pub mod semantic;
 
+/// proxy-wasm adapter (wasm32 only).
 #[cfg(target_arch = "wasm32")]
-mod glue;
+pub mod glue;

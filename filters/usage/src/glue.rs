@@ -5,7 +5,7 @@ use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
 use crate::record::UsageRecord;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -17,10 +17,18 @@ use tollgate_wasm::{
     set_resp_header,
 };
 
+// The module's entry point when this filter is built on its own (`standalone`, the default);
+// the combined module (filters/all) calls [`root`] instead.
+#[cfg(feature = "standalone")]
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| root());
 }}
+
+/// A new root context of this filter.
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root::default())
+}
 
 #[derive(Default)]
 struct Root {

@@ -6,5 +6,6 @@ pub mod config;
 pub mod exchange;
 pub mod record;
 
+/// proxy-wasm adapter (wasm32 only).
 #[cfg(target_arch = "wasm32")]
-mod glue;
+pub mod glue;

@@ -19,6 +19,9 @@ const FILTERS: &[&str] = &[
     "tollgate.ratelimit",
 ];
 
+/// Removed with the router: its per-attempt half on the routes' clusters.
+const UPSTREAM: &str = "tollgate.upstream";
+
 struct Run {
     rps: f64,
     p50_ms: f64,
@@ -54,7 +57,9 @@ fn reply(stream: bool) -> String {
 }
 
 fn wrk_script(dir: &std::path::Path, stream: bool) -> std::path::PathBuf {
-    let mut body = json!({"model": "echo", "messages": [{"role": "user", "content": prompt()}]});
+    // `fast` is routed (router + per-attempt upstream adapter) when the router is on; without it the
+    // request takes the default route to the same fake provider.
+    let mut body = json!({"model": "fast", "messages": [{"role": "user", "content": prompt()}]});
     if stream {
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
@@ -132,6 +137,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
+    // Before pinning ourselves to one CPU (which narrows what the process sees).
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let fake = FakeProvider::start_on(
         std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}")),
         Knobs::default(),
@@ -152,6 +161,9 @@ fn main() {
             if !keep.contains(f) {
                 y = without_filter(&y, f);
             }
+        }
+        if !keep.contains(&"tollgate.router") {
+            y = without_filter(&y, UPSTREAM);
         }
         y
     };

@@ -1,7 +1,7 @@
 //! `cargo run --release -p tollgate-e2e --bin measure-rss`
 //!
-//! Envoy's resident memory at `--concurrency 2` with the shipped config, without our filters, and
-//! with them added one by one, after a few requests have warmed
+//! Envoy's resident memory at `--concurrency 2` with the shipped config: without our filters, one
+//! filter alone, all filters as separate modules, and all in the combined module, after a few requests have warmed
 //! every worker. Prints a Markdown table (used in README.md).
 
 use serde_json::json;
@@ -17,17 +17,38 @@ fn main() {
         }
     };
     let full = shipped_config();
-    let usage_rl = without_filter(&full, "tollgate.pii");
-    let usage_only = without_filter(&usage_rl, "tollgate.ratelimit");
-    let none = without_filter(&usage_only, "tollgate.usage");
+    let none = [
+        "tollgate.pii",
+        "tollgate.router",
+        "tollgate.upstream",
+        "tollgate.usage",
+        "tollgate.ratelimit",
+    ]
+    .iter()
+    .fold(full.clone(), |y, f| without_filter(&y, f));
+    let separate = separate_modules(&full);
+    let usage_only = [
+        "tollgate.pii",
+        "tollgate.router",
+        "tollgate.upstream",
+        "tollgate.ratelimit",
+    ]
+    .iter()
+    .fold(separate.clone(), |y, f| without_filter(&y, f));
     println!("| Envoy config (`--concurrency 2`) | RSS (MiB) | vs. no filters |");
     println!("|---|---|---|");
     let mut base = 0.0;
     for (name, yaml) in [
         ("no Tollgate filters", &none),
-        ("usage emitter", &usage_only),
-        ("usage emitter + token rate limit", &usage_rl),
-        ("all: PII + usage + rate limit (shipped config)", &full),
+        ("usage emitter alone (tollgate_usage.wasm)", &usage_only),
+        (
+            "all filters, one module per filter (one VM each)",
+            &separate,
+        ),
+        (
+            "all filters, combined tollgate.wasm (shipped: one VM)",
+            &full,
+        ),
     ] {
         let mut samples = Vec::new();
         for _ in 0..3 {
@@ -46,4 +67,28 @@ fn main() {
         }
         println!("| {name} | {median:.1} | {:+.1} |", median - base);
     }
+}
+
+/// The shipped config with each plugin on its own standalone module and vm_id (one VM per filter).
+fn separate_modules(yaml: &str) -> String {
+    let mut root = String::new();
+    yaml.lines()
+        .map(|l| {
+            if let Some(r) = l.trim().strip_prefix("root_id: ") {
+                root = r.to_owned();
+            }
+            let module = if root == "tollgate_upstream" {
+                "tollgate_router"
+            } else {
+                root.as_str()
+            };
+            if l.trim() == "vm_id: tollgate" {
+                l.replace("vm_id: tollgate", &format!("vm_id: {root}"))
+            } else {
+                l.replace("release/tollgate.wasm", &format!("release/{module}.wasm"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
