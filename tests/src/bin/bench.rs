@@ -267,11 +267,10 @@ fn main() {
     let out = repo_root().join("bench/RESULTS.md");
     let _ = std::fs::create_dir_all(repo_root().join("bench"));
     let existing = std::fs::read_to_string(&out).unwrap_or_default();
-    // Keep hand-written analysis below the generated table.
-    let analysis = existing
-        .split("<!-- analysis -->")
-        .nth(1)
-        .map(|a| format!("<!-- analysis -->{a}"))
+    // Keep what follows the generated table: the microbenchmarks and the hand-written analysis.
+    let analysis = ["<!-- microbench -->", "<!-- analysis -->"]
+        .iter()
+        .find_map(|m| existing.find(m).map(|i| existing[i..].to_owned()))
         .unwrap_or_default();
     let _ = std::fs::write(&out, format!("{md}\n{analysis}"));
     let _ = std::fs::remove_dir_all(&dir);

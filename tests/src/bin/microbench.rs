@@ -102,9 +102,25 @@ fn main() {
         }),
     ));
 
-    println!("| function | input bytes | MB/s (native, release) |");
-    println!("|---|---|---|");
+    let mut table =
+        String::from("| function | input bytes | MB/s (native, release) |\n|---|---|---|\n");
     for (name, bytes, v) in rows {
-        println!("| {name} | {bytes} | {v:.1} |");
+        table.push_str(&format!("| {name} | {bytes} | {v:.1} |\n"));
     }
+    println!("{table}");
+    // Replace the microbenchmark section of bench/RESULTS.md, keeping the rest.
+    let path = tollgate_e2e::envoy::repo_root().join("bench/RESULTS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let (head, tail) = match (
+        existing.find("<!-- microbench -->"),
+        existing.find("<!-- analysis -->"),
+    ) {
+        (Some(a), Some(b)) if a < b => (&existing[..a], &existing[b..]),
+        (None, Some(b)) => (&existing[..b], &existing[b..]),
+        _ => (existing.as_str(), ""),
+    };
+    let section = format!(
+        "<!-- microbench -->\nMicrobenchmarks (`make microbench`, same machine; native — inside V8 these run a few times slower):\n\n{table}\n"
+    );
+    let _ = std::fs::write(&path, format!("{head}{section}{tail}"));
 }
