@@ -45,8 +45,9 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-# One fake per provider: the default (`echo`, embeddings), "openai" and "gemini" (see envoy/envoy.yaml).
-for port in 18080 18081 18082; do
+# One fake per provider (see envoy/envoy.yaml): the default (`echo`, embeddings), "openai", "gemini",
+# "anthropic", "azure" and a self-hosted OpenAI-compatible server.
+for port in 18080 18081 18082 18083 18084 18085; do
   "$FAKE" --listen "127.0.0.1:$port" &
   pids+=($!)
 done

@@ -21,6 +21,10 @@ pub fn envoy_bin() -> PathBuf {
         .unwrap_or_else(|| repo_root().join(".tools/venv/bin/envoy"))
 }
 
+/// Upstream ports of the shipped config: 18080 default fake (and embeddings), 18081 "openai",
+/// 18082 "gemini", 18083 "anthropic", 18084 "azure", 18085 self-hosted.
+pub const SHIPPED_PORTS: &[u16] = &[18080, 18081, 18082, 18083, 18084, 18085];
+
 /// The filter crates (as in the Makefile's `FILTERS`).
 pub const FILTERS: &[&str] = &[
     "tollgate-pii",
@@ -168,11 +172,8 @@ impl Envoy {
 
     /// Like [`Envoy::start`], but returns Envoy's log when it refuses the config or dies.
     pub fn try_start(yaml: &str, fake_port: u16, concurrency: u32) -> Result<Envoy, String> {
-        Self::try_start_ports(
-            yaml,
-            &[(18080, fake_port), (18081, fake_port), (18082, fake_port)],
-            concurrency,
-        )
+        let ports: Vec<(u16, u16)> = SHIPPED_PORTS.iter().map(|p| (*p, fake_port)).collect();
+        Self::try_start_ports(yaml, &ports, concurrency)
     }
 
     /// Starts with each shipped upstream port (18080 default fake, 18081 "openai", 18082
@@ -276,6 +277,7 @@ impl Envoy {
             .env("OPENAI_API_KEY", "test-openai-key")
             .env("GEMINI_API_KEY", "test-gemini-key")
             .env("ANTHROPIC_API_KEY", "test-anthropic-key")
+            .env("AZURE_OPENAI_API_KEY", "test-azure-key")
             .arg("--admin-address-path")
             .arg(&admin_path)
             .stdout(Stdio::null())

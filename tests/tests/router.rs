@@ -10,6 +10,9 @@ struct Rig {
     default: FakeProvider,
     openai: FakeProvider,
     gemini: FakeProvider,
+    anthropic: FakeProvider,
+    azure: FakeProvider,
+    selfhosted: FakeProvider,
     envoy: Envoy,
 }
 
@@ -17,18 +20,27 @@ fn rig_with(default_port: Option<u16>) -> Rig {
     let default = FakeProvider::start().expect("fake");
     let openai = FakeProvider::start().expect("fake");
     let gemini = FakeProvider::start().expect("fake");
+    let anthropic = FakeProvider::start().expect("fake");
+    let azure = FakeProvider::start().expect("fake");
+    let selfhosted = FakeProvider::start().expect("fake");
     // A hanging provider must be abandoned quickly in tests.
     let yaml = envoy::shipped_config().replace("per_try_timeout: 60s", "per_try_timeout: 2s");
     let ports = [
         (18080, default_port.unwrap_or(default.addr().port())),
         (18081, openai.addr().port()),
         (18082, gemini.addr().port()),
+        (18083, anthropic.addr().port()),
+        (18084, azure.addr().port()),
+        (18085, selfhosted.addr().port()),
     ];
     let envoy = Envoy::start_ports(&yaml, &ports, 2);
     Rig {
         default,
         openai,
         gemini,
+        anthropic,
+        azure,
+        selfhosted,
         envoy,
     }
 }
@@ -107,6 +119,44 @@ fn each_provider_gets_its_path_host_auth_and_model() {
     let g = r.gemini.requests().pop().expect("gemini got it");
     assert_eq!(g.path, "/v1beta/openai/responses");
     assert_eq!(g.json()["model"], "gemini-2.5-flash");
+
+    // Anthropic through its OpenAI-compatible API, with its own key header.
+    let res = chat(&r, "anthropic/claude-sonnet-4-5", "hello claude", true);
+    assert_eq!(res.header("x-tollgate-provider"), Some("anthropic"));
+    let a = only(&r.anthropic);
+    assert_eq!(a.path, "/v1/chat/completions");
+    assert_eq!(
+        a.headers.get("host").map(String::as_str),
+        Some("api.anthropic.com")
+    );
+    assert_eq!(
+        a.headers.get("x-api-key").map(String::as_str),
+        Some("test-anthropic-key")
+    );
+    assert!(
+        !a.headers.contains_key("authorization"),
+        "the client's bearer token leaked"
+    );
+    assert_eq!(a.json()["model"], "claude-sonnet-4-5");
+    // Azure OpenAI: deployment path, api-version, api-key.
+    let res = chat(&r, "azure/gpt-4o", "hello azure", false);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let z = only(&r.azure);
+    assert_eq!(
+        z.path,
+        "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
+    );
+    assert_eq!(
+        z.headers.get("api-key").map(String::as_str),
+        Some("test-azure-key")
+    );
+    assert!(!z.headers.contains_key("authorization"));
+    // A self-hosted OpenAI-compatible server: no credentials at all, the client's model passed through.
+    let res = chat(&r, "local/llama-3.1-8b", "hello vllm", false);
+    assert_eq!(res.status, 200);
+    let v = only(&r.selfhosted);
+    assert_eq!(v.json()["model"], "llama-3.1-8b");
+    assert!(!v.headers.contains_key("authorization") && !v.headers.contains_key("api-key"));
 
     // Unknown model: a 404 in OpenAI's words, and nobody upstream hears of it.
     let res = chat(&r, "llama-3-70b", "hi", false);

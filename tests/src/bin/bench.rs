@@ -184,7 +184,10 @@ fn main() {
     let port = fake.addr().port();
     let mut results: Vec<(String, String, u32, Run)> = Vec::new();
     for (name, yaml) in &configs {
-        let ports = [(18080, port), (18081, port), (18082, port)];
+        let ports: Vec<(u16, u16)> = tollgate_e2e::envoy::SHIPPED_PORTS
+            .iter()
+            .map(|p| (*p, port))
+            .collect();
         let envoy = match Envoy::try_start_with(yaml, &ports, 1, Some("0")) {
             Ok(e) => e,
             Err(log) => panic!("{name}: envoy failed:\n{log}"),
