@@ -153,3 +153,21 @@ pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
 pub fn get_string_property(path: &[&str]) -> Option<String> {
     get_property(path).and_then(|b| String::from_utf8(b).ok())
 }
+
+/// Declares a filter's entry points: `root()`, used by the combined module, and — with the calling
+/// crate's `standalone` feature — the module's own proxy-wasm entry point.
+#[macro_export]
+macro_rules! filter_entry {
+    ($root:ty) => {
+        #[cfg(feature = "standalone")]
+        proxy_wasm::main! {{
+            proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+            proxy_wasm::set_root_context(|_| root());
+        }}
+
+        /// A new root context of this filter.
+        pub fn root() -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(<$root>::default())
+        }
+    };
+}

@@ -21,18 +21,8 @@ use tollgate_wasm::{
     set_resp_header, Metrics,
 };
 
-// The module's entry point when this filter is built on its own (`standalone`, the default);
-// the combined module (filters/all) calls [`root`] instead.
-#[cfg(feature = "standalone")]
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
-    proxy_wasm::set_root_context(|_| root());
-}}
-
-/// A new root context of this filter.
-pub fn root() -> Box<dyn RootContext> {
-    Box::new(Root::default())
-}
+// `root()` for the combined module (filters/all); its own entry point when built standalone.
+tollgate_wasm::filter_entry!(Root);
 
 struct UpstreamShared {
     cfg: RawUpstream,
