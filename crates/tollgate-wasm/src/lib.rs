@@ -154,8 +154,8 @@ pub fn get_string_property(path: &[&str]) -> Option<String> {
     get_property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
-/// Declares a filter's entry points: `root()`, used by the combined module, and — with the calling
-/// crate's `standalone` feature — the module's own proxy-wasm entry point.
+/// Declares a filter's entry points for a [`Filter`] type: `root()`, used by the combined module,
+/// and — with the calling crate's `standalone` feature — the module's own proxy-wasm entry point.
 #[macro_export]
 macro_rules! filter_entry {
     ($root:ty) => {
@@ -167,7 +167,56 @@ macro_rules! filter_entry {
 
         /// A new root context of this filter.
         pub fn root() -> Box<dyn proxy_wasm::traits::RootContext> {
-            Box::new(<$root>::default())
+            Box::new($crate::FilterRoot::<$root>::default())
         }
     };
+}
+
+/// A filter as the shared root sees it: configure once per plugin, then one HTTP context per stream.
+pub trait Filter: 'static {
+    /// What every HTTP context of the plugin shares (the compiled config, caches, stats).
+    type Shared: 'static;
+    /// Log prefix, e.g. `tollgate_usage`.
+    const NAME: &'static str;
+    /// Parses and compiles the plugin configuration; the error names the field.
+    fn configure(config: &[u8]) -> Result<Self::Shared, String>;
+    /// A context for one HTTP stream.
+    fn http(shared: &std::rc::Rc<Self::Shared>) -> Box<dyn proxy_wasm::traits::HttpContext>;
+}
+
+/// The root context every filter uses: keeps the compiled configuration, makes HTTP contexts.
+pub struct FilterRoot<F: Filter> {
+    shared: Option<std::rc::Rc<F::Shared>>,
+}
+
+impl<F: Filter> Default for FilterRoot<F> {
+    fn default() -> Self {
+        Self { shared: None }
+    }
+}
+
+impl<F: Filter> proxy_wasm::traits::Context for FilterRoot<F> {}
+
+impl<F: Filter> proxy_wasm::traits::RootContext for FilterRoot<F> {
+    fn on_configure(&mut self, size: usize) -> bool {
+        match F::configure(&buffer(BufferType::PluginConfiguration, size)) {
+            Ok(s) => {
+                self.shared = Some(std::rc::Rc::new(s));
+                true
+            }
+            Err(e) => {
+                // Envoy refuses the plugin; the message names the field, never its value.
+                log::error!("{}: {e}", F::NAME);
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn proxy_wasm::traits::HttpContext>> {
+        Some(F::http(self.shared.as_ref()?))
+    }
+
+    fn get_type(&self) -> Option<proxy_wasm::types::ContextType> {
+        Some(proxy_wasm::types::ContextType::HttpContext)
+    }
 }

@@ -6,8 +6,8 @@ use crate::redact::{audit_summary, Audit, Vault};
 use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
@@ -15,52 +15,39 @@ use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
     buffer, req_header, resp_header, send_reply, set_filter_state, set_req_header, set_resp_header,
-    Metrics,
+    Filter, Metrics,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
-tollgate_wasm::filter_entry!(Root);
+tollgate_wasm::filter_entry!(Pii);
 
 struct Shared {
     config: Config,
     metrics: RefCell<Metrics>,
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Rc<Shared>>,
-}
+/// The PII filter as a [`Filter`].
+struct Pii;
 
-impl Context for Root {}
+impl Filter for Pii {
+    type Shared = Shared;
+    const NAME: &'static str = "tollgate_pii";
 
-impl RootContext for Root {
-    fn on_configure(&mut self, size: usize) -> bool {
-        match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
-            Ok(config) => {
-                self.shared = Some(Rc::new(Shared {
-                    config,
-                    metrics: RefCell::default(),
-                }));
-                true
-            }
-            Err(e) => {
-                log::error!("tollgate_pii: {e}");
-                false
-            }
-        }
+    fn configure(bytes: &[u8]) -> Result<Shared, String> {
+        let config = Config::from_json(bytes).map_err(|e| e.to_string())?;
+        Ok(Shared {
+            config,
+            metrics: RefCell::default(),
+        })
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http {
-            shared: self.shared.clone()?,
+    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
+        Box::new(Http {
+            shared: s.clone(),
             kind: None,
             vault: None,
             answer: Answer::None,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        })
     }
 }
 

@@ -7,8 +7,8 @@ use crate::ledger::{SharedLedger, Store, StoreError};
 use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, Status};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, Status};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
@@ -16,11 +16,11 @@ use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
     buffer, now_ms, now_ns, req_header, resp_header, send_reply, set_filter_state, set_resp_header,
-    Metrics,
+    Filter, Metrics,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
-tollgate_wasm::filter_entry!(Root);
+tollgate_wasm::filter_entry!(RateLimit);
 
 /// proxy-wasm shared data: one store for all workers of this Envoy (same `vm_id`).
 struct HostStore;
@@ -45,49 +45,32 @@ struct Shared {
     metrics: RefCell<Metrics>,
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Rc<Shared>>,
-}
+/// The token rate limit as a [`Filter`].
+struct RateLimit;
 
-impl Context for Root {}
+impl Filter for RateLimit {
+    type Shared = Shared;
+    const NAME: &'static str = "tollgate_ratelimit";
 
-impl RootContext for Root {
-    fn on_configure(&mut self, size: usize) -> bool {
-        let config = match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
-            Ok(c) => c,
-            Err(e) => {
-                log::error!("tollgate_ratelimit: {e}");
-                return false;
-            }
-        };
+    fn configure(bytes: &[u8]) -> Result<Shared, String> {
+        let config = Config::from_json(bytes).map_err(|e| e.to_string())?;
         // Only the encodings this configuration can select are compiled (rank tables are static).
-        let tokenizers = match Tokenizers::new(&config.encodings_in_use()) {
-            Ok(t) => t,
-            Err(e) => {
-                log::error!("tollgate_ratelimit: tokenizer: {e}");
-                return false;
-            }
-        };
+        let tokenizers =
+            Tokenizers::new(&config.encodings_in_use()).map_err(|e| format!("tokenizer: {e}"))?;
         let nonce = (now_ns() as u32) ^ (now_ns() >> 32) as u32;
-        self.shared = Some(Rc::new(Shared {
+        Ok(Shared {
             config,
             tokenizers,
             ledger: SharedLedger::new(HostStore, nonce),
             metrics: RefCell::new(Metrics::default()),
-        }));
-        true
+        })
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http {
-            shared: self.shared.clone()?,
+    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
+        Box::new(Http {
+            shared: s.clone(),
             state: State::Idle,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        })
     }
 }
 

@@ -7,8 +7,8 @@ use crate::provider::{
 use crate::resolve::{latest_user_text, models_body, resolve, Target};
 use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,11 +18,11 @@ use tollgate_core::api::ApiKind;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
     buffer, get_string_property, req_header, send_reply, set_filter_state, set_req_header,
-    set_resp_header, Metrics,
+    set_resp_header, Filter, Metrics,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
-tollgate_wasm::filter_entry!(Root);
+tollgate_wasm::filter_entry!(RouterModule);
 
 struct UpstreamShared {
     cfg: RawUpstream,
@@ -37,30 +37,28 @@ struct RouterShared {
     metrics: RefCell<Metrics>,
 }
 
+/// Either role's shared state (the role comes from the configuration).
 enum Shared {
     Router(Rc<RouterShared>),
     Upstream(Rc<UpstreamShared>),
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Shared>,
-}
+/// The router module as a [`Filter`]; its configuration's `role` picks the half.
+struct RouterModule;
 
-impl Context for Root {}
+impl Filter for RouterModule {
+    type Shared = Shared;
+    const NAME: &'static str = "tollgate_router";
 
-impl RootContext for Root {
-    fn on_configure(&mut self, size: usize) -> bool {
-        match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
-            Ok(Config::Router(cfg)) => {
-                self.shared = Some(Shared::Router(Rc::new(RouterShared {
-                    cfg,
-                    centroids: RefCell::default(),
-                    metrics: RefCell::default(),
-                })));
-                true
-            }
-            Ok(Config::Upstream(cfg)) => {
+    fn configure(bytes: &[u8]) -> Result<Shared, String> {
+        Ok(match Config::from_json(bytes).map_err(|e| e.to_string())? {
+            Config::Router(cfg) => Shared::Router(Rc::new(RouterShared {
+                cfg,
+                centroids: RefCell::default(),
+                metrics: RefCell::default(),
+            })),
+            Config::Upstream(cfg) => {
+                // Keys are read once, from this VM's environment; they are never logged.
                 let keys = cfg
                     .providers
                     .iter()
@@ -72,32 +70,23 @@ impl RootContext for Root {
                             .map(|k| (name.clone(), k))
                     })
                     .collect();
-                self.shared = Some(Shared::Upstream(Rc::new(UpstreamShared { cfg, keys })));
-                true
+                Shared::Upstream(Rc::new(UpstreamShared { cfg, keys }))
             }
-            Err(e) => {
-                log::error!("tollgate_router: {e}");
-                false
-            }
-        }
+        })
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        match self.shared.as_ref()? {
-            Shared::Router(s) => Some(Box::new(RouterHttp {
+    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
+        match s.as_ref() {
+            Shared::Router(s) => Box::new(RouterHttp {
                 s: s.clone(),
                 body: None,
                 call: None,
-            })),
-            Shared::Upstream(s) => Some(Box::new(UpstreamHttp {
+            }),
+            Shared::Upstream(s) => Box::new(UpstreamHttp {
                 s: s.clone(),
                 attempt: None,
-            })),
+            }),
         }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
     }
 }
 

@@ -4,8 +4,8 @@ use crate::config::Config;
 use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
 use crate::record::UsageRecord;
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -14,47 +14,45 @@ use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
     buffer, now_ns, req_header, resp_header, send_reply, set_filter_state, set_req_header,
-    set_resp_header,
+    set_resp_header, Filter,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
-tollgate_wasm::filter_entry!(Root);
+tollgate_wasm::filter_entry!(Usage);
 
 #[derive(Default)]
-struct Root {
-    config: Option<Rc<Config>>,
+/// The usage emitter as a [`Filter`].
+struct Usage;
+
+/// What all streams of the plugin share.
+struct Shared {
+    config: Rc<Config>,
     metrics: Rc<RefCell<Metrics>>,
 }
 
-impl Context for Root {}
+impl Filter for Usage {
+    type Shared = Shared;
+    const NAME: &'static str = "tollgate_usage";
 
-impl RootContext for Root {
-    fn on_configure(&mut self, size: usize) -> bool {
-        match Config::from_json(&buffer(BufferType::PluginConfiguration, size)) {
-            Ok(c) => {
-                self.metrics.borrow_mut().max_tag_sets = c.max_tag_sets;
-                self.config = Some(Rc::new(c));
-                true
-            }
-            Err(e) => {
-                log::error!("tollgate_usage: {e}");
-                false
-            }
-        }
+    fn configure(bytes: &[u8]) -> Result<Shared, String> {
+        let c = Config::from_json(bytes).map_err(|e| e.to_string())?;
+        let metrics = Metrics {
+            max_tag_sets: c.max_tag_sets,
+            ..Metrics::default()
+        };
+        Ok(Shared {
+            config: Rc::new(c),
+            metrics: Rc::new(RefCell::new(metrics)),
+        })
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Http {
-            config,
-            metrics: self.metrics.clone(),
+    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
+        Box::new(Http {
+            config: s.config.clone(),
+            metrics: s.metrics.clone(),
             exchange: None,
             hold_headers: false,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        })
     }
 }
 
