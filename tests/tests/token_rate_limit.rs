@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tollgate_e2e::envoy::{self, Envoy};
 use tollgate_e2e::fake::FakeProvider;
-use tollgate_e2e::http::Response;
+use tollgate_e2e::http::{self, Response};
 
 const WINDOW_SECONDS: u64 = 3;
 
@@ -325,4 +325,65 @@ fn bad_rate_limit_config_is_refused_naming_the_field() {
             ),
         }
     }
+}
+
+#[test]
+fn non_llm_bodies_and_missing_keys_follow_the_config() {
+    let fake = FakeProvider::start().expect("fake");
+    // The rate limit on its own (the PII filter in front would refuse a non-JSON body first).
+    let base = envoy::without_filter(&envoy::shipped_config(), "tollgate.pii");
+    let strict = r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":1000}],
+        "non_llm_body":"reject","missing_key":"reject"}"#;
+    let envoy = Envoy::start(
+        &envoy::with_filter_config(&base, "tollgate.ratelimit", strict),
+        fake.addr().port(),
+        1,
+    );
+    let hdrs = [
+        ("content-type", "application/json"),
+        ("x-client-id", "erin"),
+    ];
+    let r = http::request(
+        envoy.addr,
+        "POST",
+        "/v1/chat/completions",
+        &hdrs,
+        b"{not json",
+    )
+    .expect("request");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "invalid_request_body");
+    // No client id, and missing_key = reject: 401 in OpenAI's words.
+    let body = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
+    let r = envoy.post("/v1/chat/completions", &[], &body);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "missing_client_identity");
+    assert!(
+        fake.requests().is_empty(),
+        "a refused request reached the provider"
+    );
+    drop(envoy);
+    // Defaults: the non-LLM body passes uncounted, a request without a key shares one bucket.
+    let lenient =
+        r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":1000}]}"#;
+    let envoy = Envoy::start(
+        &envoy::with_filter_config(&base, "tollgate.ratelimit", lenient),
+        fake.addr().port(),
+        1,
+    );
+    let r = http::request(
+        envoy.addr,
+        "POST",
+        "/v1/chat/completions",
+        &hdrs,
+        b"{not json",
+    )
+    .expect("request");
+    assert_eq!(r.status, 400, "the fake provider itself rejects it");
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(envoy.post("/v1/chat/completions", &[], &body).status, 200);
+    assert_eq!(
+        envoy.wait_metric("tollgate_ratelimit_non_llm_bodies_total", &[], 1.0),
+        1.0
+    );
 }
