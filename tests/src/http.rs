@@ -121,3 +121,18 @@ pub fn post_json(
 pub fn get(addr: SocketAddr, path: &str) -> io::Result<Response> {
     request(addr, "GET", path, &[], b"")
 }
+
+/// The strings at JSON `pointer` in the data of every event of a complete SSE body, concatenated
+/// (e.g. `/choices/0/delta/content` gives the streamed text). Independent of the filters' parser.
+pub fn sse_text(body: &str, pointer: &str) -> String {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v.pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}

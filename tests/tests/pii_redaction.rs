@@ -2,9 +2,10 @@
 //! original value; what the client gets back must hold the originals again (restore), also when the
 //! answer streams in pieces of 1..16 bytes; PII the model invents is masked.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tollgate_e2e::envoy::{self, Envoy};
 use tollgate_e2e::fake::FakeProvider;
+use tollgate_e2e::http::sse_text;
 
 /// One sample per detector (the secret is blocked by the shipped config; tested separately).
 const SAMPLES: &[(&str, &str)] = &[
@@ -36,19 +37,6 @@ fn start(pii_config: Option<&str>) -> (FakeProvider, Envoy) {
     }
     let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
     (fake, envoy)
-}
-
-fn sse_text(body: &str, pointer: &str) -> String {
-    body.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v.pointer(pointer)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 fn assert_no_original_reached(fake: &FakeProvider) {

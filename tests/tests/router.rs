@@ -235,16 +235,7 @@ fn a_failing_primary_falls_back_to_the_next_provider() {
                 "{what}/{stream}"
             );
             let text = if stream {
-                res.text()
-                    .split("\n\n")
-                    .filter_map(|e| e.strip_prefix("data: "))
-                    .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-                    .filter_map(|v| {
-                        v["choices"][0]["delta"]["content"]
-                            .as_str()
-                            .map(str::to_owned)
-                    })
-                    .collect::<String>()
+                http::sse_text(&res.text(), "/choices/0/delta/content")
             } else {
                 res.json()["choices"][0]["message"]["content"]
                     .as_str()

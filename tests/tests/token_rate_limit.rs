@@ -264,17 +264,7 @@ fn a_stream_cut_off_midway_is_charged_for_what_was_sent() {
         ],
         json!({"stream": true}),
     );
-    let seen: String = r
-        .text()
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let seen = http::sse_text(&r.text(), "/choices/0/delta/content");
     assert!(
         seen.starts_with("alpha beta"),
         "the client saw the first events: {seen:?}"
