@@ -457,3 +457,16 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(0)
 }
+
+/// Asserts that Envoy refuses to start with `config` for the wasm filter `filter` of the shipped
+/// config, and that its log names `field`.
+pub fn assert_config_refused(filter: &str, config: &str, field: &str, fake_port: u16) {
+    let yaml = with_filter_config(&shipped_config(), filter, config);
+    match Envoy::try_start(&yaml, fake_port, 1) {
+        Ok(_) => panic!("envoy accepted {config}"),
+        Err(log) => assert!(
+            log.contains(&format!("field `{field}`")),
+            "{field} not named in:\n{log}"
+        ),
+    }
+}

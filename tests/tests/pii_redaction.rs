@@ -310,13 +310,6 @@ fn bad_pii_config_is_refused_naming_the_field() {
         ),
         (r#"{"actions": {"EMAIL": "hash"}}"#, "hash_salt"),
     ] {
-        let yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.pii", cfg);
-        match Envoy::try_start(&yaml, fake.addr().port(), 1) {
-            Ok(_) => panic!("envoy accepted {cfg}"),
-            Err(log) => assert!(
-                log.contains(&format!("field `{field}`")),
-                "{field} not named in:\n{log}"
-            ),
-        }
+        envoy::assert_config_refused("tollgate.pii", cfg, field, fake.addr().port());
     }
 }

@@ -306,14 +306,7 @@ fn bad_rate_limit_config_is_refused_naming_the_field() {
             "encodings.x",
         ),
     ] {
-        let yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", cfg);
-        match Envoy::try_start(&yaml, fake.addr().port(), 1) {
-            Ok(_) => panic!("envoy accepted {cfg}"),
-            Err(log) => assert!(
-                log.contains(&format!("field `{field}`")),
-                "{field} not named in:\n{log}"
-            ),
-        }
+        envoy::assert_config_refused("tollgate.ratelimit", cfg, field, fake.addr().port());
     }
 }
 

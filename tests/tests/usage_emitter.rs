@@ -452,14 +452,7 @@ fn bad_config_is_refused_naming_the_field() {
         (r#"{"usage_headers": "yes"}"#, "usage_headers"),
         (r#"{"prices": {"gpt-4o": {"input": 1}}}"#, "prices.gpt-4o"),
     ] {
-        let yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.usage", cfg);
-        match Envoy::try_start(&yaml, fake.addr().port(), 1) {
-            Ok(_) => panic!("envoy accepted {cfg}"),
-            Err(log) => assert!(
-                log.contains(&format!("field `{field}`")),
-                "{field} not named in:\n{log}"
-            ),
-        }
+        envoy::assert_config_refused("tollgate.usage", cfg, field, fake.addr().port());
     }
 }
 
