@@ -62,6 +62,36 @@ pub fn send_reply(status: u32, headers: &[(String, String)], body: &str) -> bool
     hostcalls::send_http_response(status, h, Some(body.as_bytes())).is_ok()
 }
 
+/// Answers locally on behalf of Tollgate filter `filter` (`pii`, `router`, `ratelimit`, `usage`): the
+/// JSON `body` with `headers`, a `content-type` if none is given, and `x-tollgate-rejected-by`; also
+/// records `tollgate.rejected_by` for the access log, since later filters never see the request.
+/// Returns [`proxy_wasm::types::Action::Pause`] for the caller to return.
+pub fn reject(
+    filter: &str,
+    status: u32,
+    mut headers: Vec<(String, String)>,
+    body: &str,
+) -> proxy_wasm::types::Action {
+    set_filter_state("tollgate.rejected_by", filter);
+    if !headers.iter().any(|(k, _)| k == "content-type") {
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+    }
+    headers.push((
+        tollgate_core::error::LOCAL_REPLY_HEADER.to_owned(),
+        filter.to_owned(),
+    ));
+    if !send_reply(status, &headers, body) {
+        log::warn!("tollgate_{filter}: could not send local reply {status}");
+    }
+    proxy_wasm::types::Action::Pause
+}
+
+/// Method, path and API shape of the request when it is an LLM call (`None` otherwise).
+pub fn llm_request() -> Option<(tollgate_core::api::ApiKind, String)> {
+    let (method, path) = (req_header(":method")?, req_header(":path")?);
+    tollgate_core::api::ApiKind::classify(&method, &path).map(|k| (k, path))
+}
+
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_set_property(

@@ -14,7 +14,7 @@ use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    buffer, req_header, resp_header, send_reply, set_filter_state, set_req_header, set_resp_header,
+    buffer, llm_request, reject, resp_header, set_filter_state, set_req_header, set_resp_header,
     Filter, Metrics,
 };
 
@@ -83,17 +83,12 @@ impl Http {
     }
 
     fn refuse(&self, status: u32, message: &str, code: &str) -> Action {
-        // The filters after this one never see the request; the access log learns why from us.
-        set_filter_state("tollgate.rejected_by", "pii");
-        let body = openai_error_body(message, "invalid_request_error", code);
-        let headers = [
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (LOCAL_REPLY_HEADER.to_owned(), "pii".to_owned()),
-        ];
-        if !send_reply(status, &headers, &body) {
-            log::warn!("tollgate_pii: could not send local reply {status}");
-        }
-        Action::Pause
+        reject(
+            "pii",
+            status,
+            Vec::new(),
+            &openai_error_body(message, "invalid_request_error", code),
+        )
     }
 
     fn transform(&self) -> Transform {
@@ -125,10 +120,7 @@ impl Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
-            return Action::Continue;
-        };
-        let Some(kind) = ApiKind::classify(&method, &path) else {
+        let Some((kind, _)) = llm_request() else {
             return Action::Continue;
         };
         self.kind = Some(kind);

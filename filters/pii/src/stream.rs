@@ -317,6 +317,18 @@ mod tests {
         s
     }
 
+    /// The stream fed to a fresh rewriter in network chunks of `split` bytes.
+    fn rewrite_in_chunks(stream: &str, split: usize, scan: bool) -> (Vec<u8>, StreamRewriter) {
+        let (t, _) = setup(scan);
+        let mut rw = StreamRewriter::new(ApiKind::ChatCompletions, t);
+        let chunks: Vec<&[u8]> = stream.as_bytes().chunks(split).collect();
+        let mut out = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            out.extend(rw.on_chunk(c, i + 1 == chunks.len()));
+        }
+        (out, rw)
+    }
+
     fn client_text(out: &[u8]) -> String {
         String::from_utf8_lossy(out)
             .split("\n\n")
@@ -339,13 +351,7 @@ mod tests {
             "> now, not <EMAIL_3>.",
         ]);
         for split in 1..=16 {
-            let (t, _) = setup(false);
-            let mut rw = StreamRewriter::new(ApiKind::ChatCompletions, t);
-            let chunks: Vec<&[u8]> = stream.as_bytes().chunks(split).collect();
-            let mut out = Vec::new();
-            for (i, c) in chunks.iter().enumerate() {
-                out.extend(rw.on_chunk(c, i + 1 == chunks.len()));
-            }
+            let (out, _) = rewrite_in_chunks(&stream, split, false);
             assert_eq!(
                 client_text(&out),
                 "Write to a@b.io or c@d.io now, not <EMAIL_3>.",
@@ -392,13 +398,7 @@ mod tests {
             ".org today",
         ]);
         for split in [1, 3, 7, 16, 4096] {
-            let (t, _) = setup(true);
-            let mut rw = StreamRewriter::new(ApiKind::ChatCompletions, t);
-            let chunks: Vec<&[u8]> = stream.as_bytes().chunks(split).collect();
-            let mut out = Vec::new();
-            for (i, c) in chunks.iter().enumerate() {
-                out.extend(rw.on_chunk(c, i + 1 == chunks.len()));
-            }
+            let (out, rw) = rewrite_in_chunks(&stream, split, true);
             assert_eq!(
                 client_text(&out),
                 "Call me at ***-***-2671 or mail a@b.io or *@*.org today",

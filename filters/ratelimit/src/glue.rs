@@ -13,10 +13,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
-use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
+use tollgate_core::error::openai_error_body;
 use tollgate_wasm::{
-    buffer, now_ms, now_ns, req_header, resp_header, send_reply, set_filter_state, set_resp_header,
-    Filter, Metrics,
+    buffer, llm_request, now_ms, now_ns, reject, req_header, resp_header, set_filter_state,
+    set_resp_header, Filter, Metrics,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -103,14 +103,6 @@ impl Http {
         self.shared.metrics.borrow_mut().incr(name, tags, 1);
     }
 
-    fn reply(&self, status: u32, mut headers: Vec<(String, String)>, body: &str) -> Action {
-        headers.push((LOCAL_REPLY_HEADER.to_owned(), "ratelimit".to_owned()));
-        if !send_reply(status, &headers, body) {
-            log::warn!("tollgate_ratelimit: could not send local reply {status}");
-        }
-        Action::Pause
-    }
-
     fn on_body_complete(&mut self, kind: ApiKind, path: &str, body: &[u8]) -> Action {
         let sh = self.shared.clone();
         let est = match estimate(&sh.config, &sh.tokenizers, kind, path, body) {
@@ -126,11 +118,7 @@ impl Http {
                             "invalid_request_error",
                             "invalid_request_body",
                         );
-                        self.reply(
-                            400,
-                            vec![("content-type".into(), "application/json".into())],
-                            &body,
-                        )
+                        reject("ratelimit", 400, Vec::new(), &body)
                     }
                 };
             }
@@ -169,7 +157,7 @@ impl Http {
                 );
                 set_filter_state("tollgate.ratelimit.decision", "rejected");
                 self.state = State::Idle;
-                self.reply(r.status, r.headers, &r.body)
+                reject("ratelimit", r.status, r.headers, &r.body)
             }
             Decision::Unavailable(e) => {
                 log::warn!("tollgate_ratelimit: counters unavailable ({e:?})");
@@ -187,11 +175,7 @@ impl Http {
                             "server_error",
                             "rate_limit_unavailable",
                         );
-                        self.reply(
-                            503,
-                            vec![("content-type".into(), "application/json".into())],
-                            &body,
-                        )
+                        reject("ratelimit", 503, Vec::new(), &body)
                     }
                 }
             }
@@ -238,10 +222,7 @@ impl Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
-            return Action::Continue;
-        };
-        let Some(kind) = ApiKind::classify(&method, &path) else {
+        let Some((kind, path)) = llm_request() else {
             return Action::Continue;
         };
         if end_of_stream {

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::api::ApiKind;
-use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
+use tollgate_core::error::openai_error_body;
 use tollgate_wasm::{
-    buffer, get_string_property, req_header, send_reply, set_filter_state, set_req_header,
+    buffer, get_string_property, reject, req_header, send_reply, set_filter_state, set_req_header,
     set_resp_header, Filter, Metrics,
 };
 
@@ -188,12 +188,12 @@ impl RouterHttp {
         } else {
             "server_error"
         };
-        let headers = [
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (LOCAL_REPLY_HEADER.to_owned(), "router".to_owned()),
-        ];
-        set_filter_state("tollgate.rejected_by", "router");
-        send_reply(status, &headers, &openai_error_body(message, kind, code));
+        reject(
+            "router",
+            status,
+            Vec::new(),
+            &openai_error_body(message, kind, code),
+        );
     }
 
     fn set_route(&self, route: &str) {

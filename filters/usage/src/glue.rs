@@ -13,7 +13,7 @@ use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    buffer, now_ns, req_header, resp_header, send_reply, set_filter_state, set_req_header,
+    buffer, llm_request, now_ns, reject, req_header, resp_header, set_filter_state, set_req_header,
     set_resp_header, Filter,
 };
 
@@ -81,21 +81,13 @@ impl Http {
             "invalid_request_error",
             "invalid_request_body",
         );
-        let headers = [
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (LOCAL_REPLY_HEADER.to_owned(), "usage".to_owned()),
-        ];
-        send_reply(400, &headers, &body);
-        Action::Pause
+        reject("usage", 400, Vec::new(), &body)
     }
 }
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
-            return Action::Continue;
-        };
-        let Some(kind) = ApiKind::classify(&method, &path) else {
+        let Some((kind, path)) = llm_request() else {
             return Action::Continue;
         };
         let cfg = &self.config;
