@@ -2,10 +2,10 @@
 # Runs the gateway in the foreground: the fake provider on 127.0.0.1:18080 and Envoy on
 # 127.0.0.1:8081 (admin 127.0.0.1:9901) with envoy/envoy.yaml. Ctrl-C stops both.
 #
-# Provider keys come from OPENAI_API_KEY, GEMINI_API_KEY and ANTHROPIC_API_KEY. They are written to
-# SDS secret files under .run/secrets/ (mode 600) for the direct provider routes, and reach the
-# router's upstream VM through Envoy's environment (vm_config.environment_variables); they are never
-# passed on the command line or logged.
+# Provider keys (OPENAI_API_KEY, GEMINI_API_KEY, ANTHROPIC_API_KEY, AZURE_OPENAI_API_KEY) reach only the
+# upstream adapter's VM through Envoy's environment (vm_config.environment_variables of vm_id
+# tollgate_upstream); they are never passed on the command line or logged. Clients authenticate with the
+# demo secrets of envoy/clients.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,17 +30,6 @@ YAML
   mv ".run/secrets/$1.yaml.tmp" ".run/secrets/$1.yaml"
 }
 write_secret fake_provider fake-provider-key
-for p in openai:OPENAI_API_KEY gemini:GEMINI_API_KEY anthropic:ANTHROPIC_API_KEY; do
-  name=${p%%:*}; var=${p#*:}
-  if [[ -n ${!var:-} ]]; then
-    write_secret "$name" "${!var}"
-    echo "provider $name: enabled (key from \$$var); select it with header 'x-tollgate-provider: $name'"
-  else
-    write_secret "$name" "unset"
-    echo "provider $name: no key (\$$var unset); its route answers with the provider's 401"
-  fi
-done
-
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -63,8 +52,11 @@ cat <<MSG
 
 Tollgate is up:  http://127.0.0.1:8081/v1   (admin and Prometheus: http://127.0.0.1:9901/stats/prometheus)
 Try:  curl -s localhost:8081/v1/chat/completions -H 'content-type: application/json' \\
+        -H 'authorization: Bearer sk-tollgate-demo-finance-forecasting' \\
         -d '{"model":"echo","messages":[{"role":"user","content":"hi"}]}'
-      (models: echo, gemini/gemini-2.5-flash, openai/gpt-5.2, fast, smart, auto — curl localhost:8081/v1/models)
+      Demo clients (envoy/clients.yaml): finance-forecasting-agent (group Finance)
+        secret sk-tollgate-demo-finance-forecasting; support-chatbot secret sk-tollgate-demo-support-chatbot
+      (models: echo, gemini/gemini-2.5-flash, openai/gpt-5.2, fast, smart, auto — GET /v1/models)
 What the provider received:  curl -s localhost:18080/_tollgate/requests
 Ctrl-C stops.
 

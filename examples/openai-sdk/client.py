@@ -10,8 +10,9 @@ from openai import OpenAI
 
 base_url = sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8081/v1"
 model = sys.argv[2] if len(sys.argv) > 2 else "echo"
-client = OpenAI(base_url=base_url, api_key="client-secret",
-                default_headers={"x-client-id": "finance-forecasting-agent"})
+# The client's own secret (envoy/clients.yaml; this is make run's demo client "finance-forecasting-agent").
+api_key = sys.argv[3] if len(sys.argv) > 3 else "sk-tollgate-demo-finance-forecasting"
+client = OpenAI(base_url=base_url, api_key=api_key)
 out = {}
 
 r = client.chat.completions.create(

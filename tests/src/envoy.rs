@@ -144,6 +144,64 @@ pub fn without_filter(yaml: &str, name: &str) -> String {
     lines.join("\n") + "\n"
 }
 
+/// Client names the test harness can authenticate as (besides the shipped demo clients); each has
+/// the secret [`client_secret`] in the clients file every test Envoy loads.
+pub const TEST_CLIENTS: &[&str] = &[
+    "tester", "app", "alice", "bob", "carol", "dave", "erin", "frank", "probe", "rss", "bench",
+];
+
+/// The test secret of a client in [`TEST_CLIENTS`].
+pub fn client_secret(client: &str) -> String {
+    format!("test-secret-{client}")
+}
+
+/// `Bearer <secret>` of a test client, as the OpenAI SDKs send their `api_key`.
+pub fn bearer(client: &str) -> String {
+    format!("Bearer {}", client_secret(client))
+}
+
+/// The shipped envoy/clients.yaml with the [`TEST_CLIENTS`] added.
+pub fn test_clients_file() -> String {
+    let shipped =
+        std::fs::read_to_string(repo_root().join("envoy/clients.yaml")).unwrap_or_default();
+    let extra: String = TEST_CLIENTS
+        .iter()
+        .map(|c| format!("    - {{ key: {}, client: {c} }}\n", client_secret(c)))
+        .collect();
+    shipped.replacen(
+        "    credentials:\n",
+        &format!("    credentials:\n{extra}"),
+        1,
+    )
+}
+
+/// Rewrites the shipped endpoints' ports (18080..18085) to test servers' ports.
+fn map_ports(text: &str, ports: &[(u16, u16)]) -> String {
+    let mut out = text.to_owned();
+    for (shipped, test) in ports {
+        out = out.replace(
+            &format!("port_value: {shipped} "),
+            &format!("port_value: {test} "),
+        );
+        out = out.replace(
+            &format!("port_value: {shipped}}}"),
+            &format!("port_value: {test}}}"),
+        );
+    }
+    out
+}
+
+/// What a test Envoy loads besides its bootstrap.
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    /// The clients file (default: [`test_clients_file`]).
+    pub clients: Option<String>,
+    /// The provider clusters file (default: envoy/clusters.yaml).
+    pub clusters: Option<String>,
+    /// Extra environment for the Envoy process.
+    pub env: Vec<(String, String)>,
+}
+
 /// A running Envoy; killed and cleaned up on drop.
 pub struct Envoy {
     child: Child,
@@ -199,6 +257,17 @@ impl Envoy {
         concurrency: u32,
         cpus: Option<&str>,
     ) -> Result<Envoy, String> {
+        Self::try_start_files(yaml, ports, concurrency, cpus, &Files::default())
+    }
+
+    /// Like [`Envoy::try_start_with`], with the clients and clusters files given.
+    pub fn try_start_files(
+        yaml: &str,
+        ports: &[(u16, u16)],
+        concurrency: u32,
+        cpus: Option<&str>,
+        files: &Files,
+    ) -> Result<Envoy, String> {
         build_filters();
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -220,25 +289,34 @@ impl Envoy {
             let _ = std::fs::write(dir.join(format!("secrets/{name}.yaml")), secret);
         }
         let root = repo_root();
-        let mut cfg = yaml
-            .replace("port_value: 8081", "port_value: 0")
-            .replace("port_value: 9901", "port_value: 0");
-        for (shipped, test) in ports {
-            cfg = cfg.replace(
-                &format!("port_value: {shipped} "),
-                &format!("port_value: {test} "),
-            );
-            cfg = cfg.replace(
-                &format!("port_value: {shipped}}}"),
-                &format!("port_value: {test}}}"),
-            );
-        }
+        let secrets = format!("{}/secrets/", dir.display());
+        let clusters = files.clusters.clone().unwrap_or_else(|| {
+            std::fs::read_to_string(root.join("envoy/clusters.yaml")).unwrap_or_default()
+        });
+        let clusters = map_ports(&clusters, ports).replace(".run/secrets/", &secrets);
+        std::fs::write(dir.join("clusters.yaml"), clusters).unwrap_or_else(|e| panic!("{e}"));
+        let clients = files.clients.clone().unwrap_or_else(test_clients_file);
+        std::fs::write(dir.join("clients.yaml"), clients).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = map_ports(
+            &yaml
+                .replace("port_value: 8081", "port_value: 0")
+                .replace("port_value: 9901", "port_value: 0"),
+            ports,
+        )
+        .replace(
+            "path: envoy/clusters.yaml",
+            &format!("path: {}", dir.join("clusters.yaml").display()),
+        )
+        .replace(
+            "path: envoy/clients.yaml",
+            &format!("path: {}", dir.join("clients.yaml").display()),
+        );
         let cfg = cfg
             .replace(
                 "path: /dev/stdout",
                 &format!("path: {}", dir.join("access.log").display()),
             )
-            .replace(".run/secrets/", &format!("{}/secrets/", dir.display()))
+            .replace(".run/secrets/", &secrets)
             .replace(
                 "filename: target/",
                 &format!("filename: {}/target/", root.display()),
@@ -278,6 +356,7 @@ impl Envoy {
             .env("GEMINI_API_KEY", "test-gemini-key")
             .env("ANTHROPIC_API_KEY", "test-anthropic-key")
             .env("AZURE_OPENAI_API_KEY", "test-azure-key")
+            .envs(files.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("--admin-address-path")
             .arg(&admin_path)
             .stdout(Stdio::null())
@@ -361,10 +440,28 @@ impl Envoy {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
     }
 
-    /// `POST` a JSON body through the gateway.
+    /// `POST` a JSON body through the gateway, as the test client `tester` unless `headers` carry
+    /// a credential of their own.
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
-        http::post_json(self.addr, path, headers, body)
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        let auth = bearer("tester");
+        let mut h: Vec<(&str, &str)> = headers.to_vec();
+        let has_credential = headers
+            .iter()
+            .any(|(k, _)| matches!(*k, "authorization" | "x-api-key" | "client_secret"));
+        if !has_credential {
+            h.push(("authorization", &auth));
+        }
+        http::post_json(self.addr, path, &h, body).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// The clients file this Envoy loads (replace it with a rename to change clients live).
+    pub fn clients_path(&self) -> PathBuf {
+        self.dir.join("clients.yaml")
+    }
+
+    /// The directory of this Envoy's files (config, secrets, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Prometheus text from the admin interface.

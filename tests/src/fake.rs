@@ -17,6 +17,7 @@
 //! | `x-fake-reasoning-tokens` | report this many reasoning tokens                               |
 //! | `x-fake-reply`          | reply with this text instead of echoing the last user message     |
 //! | `x-fake-served-model`   | report this model instead of the requested one                    |
+//! | `x-fake-hostile-headers`| `1`: add response headers whose values hold bytes 0x80–0xFF       |
 
 use crate::tokens;
 use serde_json::{json, Value};
@@ -334,6 +335,12 @@ fn handle(
     if reply.status == 429 {
         head.push_str("retry-after: 1\r\n");
     }
+    // Latin-1 bytes in headers Tollgate reads on the way back (a hostile or broken provider).
+    let hostile: &[u8] = if req.header("x-fake-hostile-headers") == Some("1") {
+        b"x-tollgate-provider: caf\xe9\r\nx-tollgate-model: \xff\xfe\r\ncontent-encoding: \xe9\r\nx-fake-latin1: \x80\xe9\xff\r\n"
+    } else {
+        b""
+    };
     let pieces: Vec<Vec<u8>> = match reply.body {
         Body::Json(v) => vec![v.to_string().into_bytes()],
         Body::Raw(b) => vec![b],
@@ -343,14 +350,16 @@ fn handle(
         reply.content_type.starts_with("text/event-stream") || chunk_size > 0 || delay > 0;
     if !streamed && reset.is_empty() {
         let body: Vec<u8> = pieces.concat();
-        head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
         w.write_all(head.as_bytes())?;
+        w.write_all(hostile)?;
+        w.write_all(format!("content-length: {}\r\n\r\n", body.len()).as_bytes())?;
         w.write_all(&body)?;
         w.flush()?;
         return Ok(true);
     }
-    head.push_str("transfer-encoding: chunked\r\n\r\n");
     w.write_all(head.as_bytes())?;
+    w.write_all(hostile)?;
+    w.write_all(b"transfer-encoding: chunked\r\n\r\n")?;
     w.flush()?;
     let all: Vec<u8> = pieces.concat();
     let pieces: Vec<&[u8]> = if chunk_size > 0 {

@@ -51,8 +51,11 @@ pub fn request(
         head.push_str(&format!("content-length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)?;
+    // One write: a gateway may answer (and close) before reading the body (e.g. a 401 at the
+    // headers); a body still in flight then would turn the close into a reset that hides the answer.
+    let mut wire = head.into_bytes();
+    wire.extend_from_slice(body);
+    let _ = s.write_all(&wire);
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line)?;

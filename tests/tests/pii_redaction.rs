@@ -206,7 +206,10 @@ fn block_answers_400_naming_labels_and_the_provider_gets_nothing() {
         envoy.addr,
         "POST",
         "/v1/chat/completions",
-        &[("content-type", "application/json")],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &envoy::bearer("tester")),
+        ],
         b"not json",
     )
     .expect("request");

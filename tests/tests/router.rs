@@ -54,10 +54,7 @@ fn chat(r: &Rig, model: &str, text: &str, stream: bool) -> Response {
         json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]});
     r.envoy.post(
         "/v1/chat/completions",
-        &[
-            ("authorization", "Bearer client-secret"),
-            ("x-client-id", "app"),
-        ],
+        &[("authorization", &envoy::bearer("app"))],
         &body,
     )
 }
@@ -86,7 +83,11 @@ fn each_provider_gets_its_path_host_auth_and_model() {
         Some("Bearer test-gemini-key")
     );
     assert_eq!(g.json()["model"], "gemini-2.5-flash");
-    assert!(!g.body.contains("client-secret") && !g.headers.contains_key("x-tollgate-route"));
+    assert!(
+        !g.body.contains("test-secret-app")
+            && !g.headers.values().any(|v| v.contains("test-secret-app"))
+            && !g.headers.contains_key("x-tollgate-route")
+    );
 
     let res = chat(&r, "openai/gpt-5.2", "hello openai", false);
     assert_eq!(res.header("x-tollgate-model"), Some("gpt-5.2"));
@@ -165,9 +166,16 @@ fn each_provider_gets_its_path_host_auth_and_model() {
     assert!(r.default.requests().is_empty() && r.openai.requests().is_empty());
 
     // The models the config exposes.
-    let m = http::get(r.envoy.addr, "/v1/models")
-        .expect("models")
-        .json();
+    let auth = envoy::bearer("app");
+    let m = http::request(
+        r.envoy.addr,
+        "GET",
+        "/v1/models",
+        &[("authorization", &auth)],
+        b"",
+    )
+    .expect("models")
+    .json();
     let ids: Vec<&str> = m["data"]
         .as_array()
         .into_iter()

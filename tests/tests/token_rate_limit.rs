@@ -28,7 +28,8 @@ fn chat(
     if let (Some(b), Some(e)) = (body.as_object_mut(), body_extra.as_object()) {
         b.extend(e.clone());
     }
-    let mut headers = vec![("x-client-id", client)];
+    let auth = envoy::bearer(client);
+    let mut headers = vec![("authorization", auth.as_str())];
     headers.extend_from_slice(extra);
     envoy.post("/v1/chat/completions", &headers, &body)
 }
@@ -314,7 +315,12 @@ fn bad_rate_limit_config_is_refused_naming_the_field() {
 fn non_llm_bodies_and_missing_keys_follow_the_config() {
     let fake = FakeProvider::start().expect("fake");
     // The rate limit on its own (the PII filter in front would refuse a non-JSON body first).
-    let base = envoy::without_filter(&envoy::shipped_config(), "tollgate.pii");
+    // Without PII and without authentication in front: the rate limit meets bodies and requests
+    // without a client id itself.
+    let base = envoy::without_filter(
+        &envoy::without_filter(&envoy::shipped_config(), "tollgate.pii"),
+        "tollgate.auth",
+    );
     let strict = r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":1000}],
         "non_llm_body":"reject","missing_key":"reject"}"#;
     let envoy = Envoy::start(
@@ -322,9 +328,10 @@ fn non_llm_bodies_and_missing_keys_follow_the_config() {
         fake.addr().port(),
         1,
     );
+    let auth = envoy::bearer("erin");
     let hdrs = [
         ("content-type", "application/json"),
-        ("x-client-id", "erin"),
+        ("authorization", auth.as_str()),
     ];
     let r = http::request(
         envoy.addr,
@@ -346,11 +353,15 @@ fn non_llm_bodies_and_missing_keys_follow_the_config() {
         "a refused request reached the provider"
     );
     drop(envoy);
-    // Defaults: the non-LLM body passes uncounted, a request without a key shares one bucket.
-    let lenient =
-        r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":1000}]}"#;
+    // The non-LLM body passes uncounted (default); with `missing_key: shared` a request without a key
+    // shares one bucket.
+    let lenient = r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":1000}],
+        "missing_key":"shared"}"#;
+    // Without the router too: what the rate limit lets through then stops at the route table, which
+    // sends nothing unrouted to a provider.
+    let unrouted = envoy::without_filter(&base, "tollgate.router");
     let envoy = Envoy::start(
-        &envoy::with_filter_config(&base, "tollgate.ratelimit", lenient),
+        &envoy::with_filter_config(&unrouted, "tollgate.ratelimit", lenient),
         fake.addr().port(),
         1,
     );
@@ -362,9 +373,15 @@ fn non_llm_bodies_and_missing_keys_follow_the_config() {
         b"{not json",
     )
     .expect("request");
-    assert_eq!(r.status, 400, "the fake provider itself rejects it");
-    assert_eq!(fake.requests().len(), 1);
-    assert_eq!(envoy.post("/v1/chat/completions", &[], &body).status, 200);
+    assert_eq!(r.status, 503, "passed by the rate limit, stopped unrouted");
+    assert_eq!(r.json()["error"]["code"], "no_route");
+    // No client id: admitted into the shared bucket (not a 401), then stopped unrouted too.
+    let r = envoy.post("/v1/chat/completions", &[], &body);
+    assert_eq!(r.status, 503);
+    assert!(
+        fake.requests().is_empty(),
+        "nothing unrouted reaches a provider"
+    );
     assert_eq!(
         envoy.wait_metric("tollgate_ratelimit_non_llm_bodies_total", &[], 1.0),
         1.0

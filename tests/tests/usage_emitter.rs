@@ -10,6 +10,8 @@ use tollgate_e2e::fake::{FakeProvider, Recorded};
 use tollgate_e2e::http::Response;
 
 const CLIENT: &str = "finance-forecasting-agent";
+/// The shipped demo credential of [`CLIENT`] (envoy/clients.yaml).
+const DEMO_BEARER: &str = "Bearer sk-tollgate-demo-finance-forecasting";
 const REPLY: &str = "Héllo wörld 🎉 from the Tollgate fake — 你好";
 
 fn setup() -> (FakeProvider, Envoy) {
@@ -22,7 +24,6 @@ fn setup() -> (FakeProvider, Envoy) {
 enum Api {
     Chat,
     ChatWithUsage,
-    GeminiCompatChat,
     Responses,
     Anthropic,
     Gemini,
@@ -30,10 +31,9 @@ enum Api {
 }
 
 impl Api {
-    const ALL: [Api; 7] = [
+    const ALL: [Api; 6] = [
         Api::Chat,
         Api::ChatWithUsage,
-        Api::GeminiCompatChat,
         Api::Responses,
         Api::Anthropic,
         Api::Gemini,
@@ -46,17 +46,12 @@ impl Api {
             {"role": "user", "content": "Summarize the key trends in Q3 earnings."}
         ]);
         match self {
-            Api::Chat | Api::ChatWithUsage | Api::GeminiCompatChat => {
+            Api::Chat | Api::ChatWithUsage => {
                 let mut b = json!({"model": "echo", "messages": msgs, "stream": stream});
                 if matches!(self, Api::ChatWithUsage) && stream {
                     b["stream_options"] = json!({"include_usage": true});
                 }
-                let path = if matches!(self, Api::GeminiCompatChat) {
-                    "/v1beta/openai/chat/completions"
-                } else {
-                    "/v1/chat/completions"
-                };
-                (path.into(), b)
+                ("/v1/chat/completions".into(), b)
             }
             Api::Responses => (
                 "/v1/responses".into(),
@@ -139,7 +134,7 @@ fn sse_data(body: &str) -> Vec<String> {
 
 fn post(envoy: &Envoy, api: Api, stream: bool, extra: &[(&str, &str)]) -> Response {
     let (path, body) = api.request(stream);
-    let mut headers = vec![("x-client-id", CLIENT), ("x-fake-reply", REPLY)];
+    let mut headers = vec![("authorization", DEMO_BEARER), ("x-fake-reply", REPLY)];
     headers.extend_from_slice(extra);
     envoy.post(&path, &headers, &body)
 }
@@ -336,7 +331,6 @@ fn check_client_stream(api: Api, body: &str, size: usize) {
             let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{what}");
         }
-        Api::GeminiCompatChat => {}
     }
 }
 
@@ -419,7 +413,7 @@ fn client_credentials_never_reach_the_provider() {
         Api::Chat,
         false,
         &[
-            ("authorization", "Bearer client-secret"),
+            ("authorization", &envoy::bearer("tester")),
             ("x-api-key", "client-key"),
             ("accept-encoding", "gzip"),
         ],
@@ -463,7 +457,11 @@ fn failure_mode_decides_what_happens_to_non_llm_bodies() {
     let base = envoy::without_filter(&envoy::shipped_config(), "tollgate.pii");
     let deny = envoy::with_filter_config(&base, "tollgate.usage", r#"{"failure_mode": "deny"}"#);
     let envoy = Envoy::start(&deny, fake.addr().port(), 1);
-    let hdrs = [("content-type", "application/json")];
+    let auth = envoy::bearer("tester");
+    let hdrs = [
+        ("content-type", "application/json"),
+        ("authorization", auth.as_str()),
+    ];
     let r = tollgate_e2e::http::request(
         envoy.addr,
         "POST",
@@ -481,8 +479,10 @@ fn failure_mode_decides_what_happens_to_non_llm_bodies() {
     );
     drop(envoy);
 
-    // `allow` (the shipped default): the body passes through untouched, uncounted.
-    let envoy = Envoy::start(&base, fake.addr().port(), 1);
+    // `allow` (the shipped default): the body passes on untouched, uncounted; without a router in
+    // front of the provider it then stops at the route table (nothing unrouted reaches a provider).
+    let unrouted = envoy::without_filter(&base, "tollgate.router");
+    let envoy = Envoy::start(&unrouted, fake.addr().port(), 1);
     let r = tollgate_e2e::http::request(
         envoy.addr,
         "POST",
@@ -491,10 +491,9 @@ fn failure_mode_decides_what_happens_to_non_llm_bodies() {
         b"{not json",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.status, 400, "the fake provider itself rejects it");
-    let reqs = fake.requests();
-    assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].body, "{not json");
+    assert_eq!(r.status, 503, "passed by the emitter, stopped unrouted");
+    assert_eq!(r.json()["error"]["code"], "no_route");
+    assert!(fake.requests().is_empty());
     assert_eq!(
         envoy.wait_metric("tollgate_unparseable_requests_total", &[], 1.0),
         1.0
@@ -529,7 +528,7 @@ fn time_to_first_token_is_measured() {
 fn shipped_envoy_configs_validate() {
     let root = envoy::repo_root();
     let mut configs = vec![root.join("envoy/envoy.yaml")];
-    for dir in ["envoy", "examples"] {
+    for dir in ["examples"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };
@@ -555,5 +554,31 @@ fn shipped_envoy_configs_validate() {
         if let Err(out) = envoy::validate(&c) {
             panic!("{} does not validate:\n{out}", c.display());
         }
+    }
+    // The provider files are loaded by CDS, which validation does not read: load each for real and
+    // check that Envoy took every cluster (the real providers' DNS names need not resolve here).
+    for file in ["envoy/clusters.yaml", "envoy/providers.yaml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("  name: "))
+            .collect();
+        assert!(names.len() >= 7, "{file}: {names:?}");
+        let files = envoy::Files {
+            clusters: Some(text.clone()),
+            ..envoy::Files::default()
+        };
+        let e = Envoy::try_start_files(&envoy::shipped_config(), &[], 1, None, &files)
+            .unwrap_or_else(|log| panic!("{file}: {log}"));
+        let clusters = tollgate_e2e::http::get(e.admin, "/clusters")
+            .map(|r| r.text())
+            .unwrap_or_default();
+        for n in names {
+            assert!(
+                clusters.contains(&format!("{n}::")),
+                "{file}: cluster {n} not loaded"
+            );
+        }
+        assert!(!e.log().contains("rejected"), "{file}: {}", e.log());
     }
 }

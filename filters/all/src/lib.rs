@@ -5,10 +5,10 @@
 #![cfg(target_arch = "wasm32")]
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::ContextType;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
+    tollgate_wasm::host::init_logging();
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Dispatch { inner: None }) });
 }}
 
@@ -40,7 +40,13 @@ impl RootContext for Dispatch {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        self.inner.as_ref()?.create_http_context(context_id)
+        // Never `None`: the SDK panics on it.
+        Some(
+            self.inner
+                .as_ref()
+                .and_then(|r| r.create_http_context(context_id))
+                .unwrap_or_else(|| Box::new(tollgate_wasm::Passthrough)),
+        )
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -5,7 +5,6 @@ use crate::config::{Config, NonJson};
 use crate::redact::{audit_summary, Audit, Vault};
 use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
@@ -14,8 +13,8 @@ use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    buffer, llm_request, reject, resp_header, set_filter_state, set_req_header, set_resp_header,
-    Filter, Metrics,
+    buffer, llm_request, reject, resp_header, set_buffer, set_filter_state, set_req_header,
+    set_resp_header, Filter, Metrics,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -149,7 +148,7 @@ impl HttpContext for Http {
         match outcome {
             Outcome::Forward(None) => {}
             Outcome::Forward(Some(b)) => {
-                if hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &b).is_err() {
+                if !set_buffer(BufferType::HttpRequestBody, size, &b) {
                     // Never forward the original body when it had to change.
                     return match cfg.failure_mode {
                         FailureMode::Deny => self.refuse(
@@ -227,7 +226,7 @@ impl HttpContext for Http {
             Answer::None => return Action::Continue,
             Answer::Stream(s) => {
                 let out = s.on_chunk(&buffer(BufferType::HttpResponseBody, size), end_of_stream);
-                let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &out);
+                let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
             }
             Answer::Json(t) => {
                 if !end_of_stream {
@@ -236,7 +235,7 @@ impl HttpContext for Http {
                 let body = buffer(BufferType::HttpResponseBody, size);
                 match rewrite_json(kind, t, &body) {
                     Some(out) => {
-                        let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &out);
+                        let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
                     }
                     None => self.shared.metrics.borrow_mut().incr(
                         "tollgate_pii_unparseable_responses_total",

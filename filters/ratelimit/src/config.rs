@@ -53,9 +53,9 @@ fn default_window() -> u64 {
 #[serde(rename_all = "snake_case")]
 pub enum MissingKey {
     /// Count it in one shared bucket (`_none`).
-    #[default]
     Shared,
-    /// Answer 401.
+    /// Answer 401 (the default: a request nobody can be charged for is refused, fail closed).
+    #[default]
     Reject,
 }
 

@@ -6,16 +6,15 @@ use crate::estimate::{estimate, Estimate, Tokenizers};
 use crate::ledger::{SharedLedger, Store, StoreError};
 use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, Status};
+use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::openai_error_body;
 use tollgate_wasm::{
-    buffer, llm_request, now_ms, now_ns, reject, req_header, resp_header, set_filter_state,
+    buffer, host, llm_request, now_ms, now_ns, reject, req_header, resp_header, set_filter_state,
     set_resp_header, Filter, Metrics,
 };
 
@@ -27,13 +26,13 @@ struct HostStore;
 
 impl Store for HostStore {
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
-        hostcalls::get_shared_data(key).map_err(|_| StoreError::Failed)
+        host::get_shared_data(key).map_err(|_| StoreError::Failed)
     }
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
-        match hostcalls::set_shared_data(key, Some(value), cas) {
+        match host::set_shared_data(key, value, cas) {
             Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
-            Err(_) => Err(StoreError::Failed),
+            Err(host::SharedError::CasMismatch) => Err(StoreError::CasMismatch),
+            Err(host::SharedError::Failed) => Err(StoreError::Failed),
         }
     }
 }

@@ -359,12 +359,14 @@ mod tests {
     fn missing_key_is_shared_or_rejected() {
         let none = |_: &str| None;
         let l = SharedLedger::new(MemStore::default(), 1);
-        let Decision::Admit { charges, .. } = admit(&cfg(CFG), &l, &req(&none, 10), 1000) else {
+        let shared = CFG.replace("]}", r#"],"missing_key":"shared"}"#);
+        let Decision::Admit { charges, .. } = admit(&cfg(&shared), &l, &req(&none, 10), 1000)
+        else {
             unreachable!()
         };
         assert!(charges[0].key.ends_with("_none.p"));
-        let strict = CFG.replace("]}", r#"],"missing_key":"reject"}"#);
-        let Decision::Reject(r) = admit(&cfg(&strict), &l, &req(&none, 10), 1000) else {
+        // The default refuses: nobody to charge.
+        let Decision::Reject(r) = admit(&cfg(CFG), &l, &req(&none, 10), 1000) else {
             unreachable!()
         };
         assert_eq!(r.status, 401);

@@ -2,23 +2,24 @@
 
 use crate::config::{Config, RawUpstream, Router, Virtual};
 use crate::provider::{
-    auth_header, canonical_op, provider_path, upstream_model, Provider, CLIENT_AUTH_HEADERS,
+    auth_header, canonical_op, provider_path, upstream_model, Auth, Native, Provider,
+    CREDENTIAL_HEADERS,
 };
-use crate::resolve::{latest_user_text, models_body, resolve, Target};
+use crate::resolve::{body_model, latest_user_text, models_body, resolve, Target};
 use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::{Action, BufferType};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
-use tollgate_core::api::ApiKind;
+use tollgate_core::api::{gemini_model_from_path, ApiKind};
 use tollgate_core::error::openai_error_body;
+use tollgate_wasm::host::{call_foreign_function, call_resp_header, http_call, resume_request};
 use tollgate_wasm::{
-    buffer, get_string_property, reject, req_header, send_reply, set_filter_state, set_req_header,
-    set_resp_header, Filter, Metrics,
+    buffer, get_string_property, llm_request, reject, req_header, send_reply, set_buffer,
+    set_filter_state, set_req_header, set_resp_header, Filter, Metrics,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -101,8 +102,8 @@ struct PendingCall {
 
 struct RouterHttp {
     s: Rc<RouterShared>,
-    /// Set while waiting for the body of an LLM request.
-    body: Option<()>,
+    /// Shape and path of the LLM request whose body is awaited.
+    body: Option<(ApiKind, String)>,
     call: Option<PendingCall>,
 }
 
@@ -115,11 +116,7 @@ impl Context for RouterHttp {
         _trailers: usize,
     ) {
         let Some(call) = self.call.take() else { return };
-        let ok = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .as_deref()
-            == Some("200");
+        let ok = call_resp_header(":status").as_deref() == Some("200");
         let vectors = if ok {
             parse_embeddings(&buffer(BufferType::HttpCallResponseBody, body_size))
         } else {
@@ -143,7 +140,7 @@ impl Context for RouterHttp {
             }
         };
         self.apply(&decision);
-        let _ = hostcalls::resume_http_request();
+        resume_request();
     }
 }
 
@@ -183,7 +180,7 @@ impl RouterHttp {
     }
 
     fn fail(&self, status: u32, message: &str, code: &str) {
-        let kind = if status == 404 {
+        let kind = if status < 500 {
             "invalid_request_error"
         } else {
             "server_error"
@@ -199,7 +196,7 @@ impl RouterHttp {
     fn set_route(&self, route: &str) {
         set_req_header(&self.s.cfg.route_header, Some(route));
         // Envoy picked a route when the headers arrived; make it look again.
-        let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+        call_foreign_function("clear_route_cache", &[]);
         set_filter_state("tollgate.route", route);
         self.s
             .metrics
@@ -228,19 +225,14 @@ impl HttpContext for RouterHttp {
             send_reply(200, &headers, &models_body(&self.s.cfg));
             return Action::Pause;
         }
-        let routable = matches!(
-            ApiKind::classify(&method, &path),
-            Some(
-                ApiKind::ChatCompletions
-                    | ApiKind::Responses
-                    | ApiKind::Completions
-                    | ApiKind::Embeddings
-            )
-        );
-        if !routable || end_of_stream {
+        // Every LLM request is routed here, and only here: the route header is Tollgate's alone.
+        let Some((kind, path)) = llm_request() else {
             return Action::Continue;
+        };
+        if end_of_stream {
+            return self.route(kind, &path, b"");
         }
-        self.body = Some(());
+        self.body = Some((kind, path));
         Action::Pause
     }
 
@@ -251,24 +243,34 @@ impl HttpContext for RouterHttp {
         if !end_of_stream {
             return Action::Pause;
         }
-        self.body = None;
-        let raw = buffer(BufferType::HttpRequestBody, size);
-        // Only `model` is needed to route; the rest is skipped without building a document.
-        #[derive(serde::Deserialize)]
-        struct Head {
-            model: Option<Value>,
-        }
-        let head: Head = match serde_json::from_slice(&raw) {
-            Ok(h) => h,
-            Err(_) => return Action::Continue, // not ours to judge; the provider will answer
-        };
-        let Some(model) = head
-            .model
-            .as_ref()
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
+        let Some((kind, path)) = self.body.take() else {
             return Action::Continue;
+        };
+        let raw = buffer(BufferType::HttpRequestBody, size);
+        self.route(kind, &path, &raw)
+    }
+}
+
+impl RouterHttp {
+    /// Decides the route of an LLM request, or answers it: a request the router cannot place never
+    /// reaches a provider.
+    fn route(&mut self, kind: ApiKind, path: &str, raw: &[u8]) -> Action {
+        let model = match kind {
+            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+                Ok(gemini_model_from_path(path).map(str::to_owned))
+            }
+            _ => body_model(raw),
+        };
+        let model = match model {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                self.fail(400, "you must provide a model parameter", "missing_model");
+                return Action::Pause;
+            }
+            Err(msg) => {
+                self.fail(400, msg, "invalid_request_body");
+                return Action::Pause;
+            }
         };
         set_filter_state("tollgate.requested_model", &model);
         match resolve(&self.s.cfg, &model) {
@@ -283,53 +285,49 @@ impl HttpContext for RouterHttp {
                 self.fail(404, &msg, "model_not_found");
                 Action::Pause
             }
-            Target::Virtual(name) => {
-                let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-                let text = latest_user_text(&body);
-                let Some(v) = self.s.cfg.virtual_models.get(&name) else {
-                    return Action::Continue;
-                };
-                if let Some(emb) = &v.embeddings {
-                    let with_examples = !self.s.centroids.borrow().contains_key(&name);
-                    let mut inputs: Vec<String> = if with_examples {
-                        v.examples.iter().flatten().cloned().collect()
-                    } else {
-                        Vec::new()
-                    };
-                    inputs.push(text.clone());
-                    let req = embeddings_request(&emb.model, &inputs);
-                    let headers = vec![
-                        (":method", "POST"),
-                        (":path", emb.path.as_str()),
-                        (":authority", emb.authority.as_str()),
-                        ("content-type", "application/json"),
-                    ];
-                    let sent = hostcalls::dispatch_http_call(
-                        &emb.cluster,
-                        headers,
-                        Some(&req),
-                        vec![],
-                        Duration::from_millis(emb.timeout_ms),
-                    );
-                    if sent.is_ok() {
-                        self.call = Some(PendingCall {
-                            virtual_model: name,
-                            with_examples,
-                            text,
-                        });
-                        return Action::Pause;
-                    }
-                    self.s.metrics.borrow_mut().incr(
-                        "tollgate_router_embeddings_fallback_total",
-                        &[],
-                        1,
-                    );
-                }
-                let d = v.keywords.classify(&text);
-                self.apply(&d);
-                Action::Continue
-            }
+            Target::Virtual(name) => self.classify(name, raw),
         }
+    }
+
+    fn classify(&mut self, name: String, raw: &[u8]) -> Action {
+        let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+        let text = latest_user_text(&body);
+        let Some(v) = self.s.cfg.virtual_models.get(&name) else {
+            self.fail(500, "virtual model vanished", "internal_error");
+            return Action::Pause;
+        };
+        if let Some(emb) = &v.embeddings {
+            let with_examples = !self.s.centroids.borrow().contains_key(&name);
+            let mut inputs: Vec<String> = if with_examples {
+                v.examples.iter().flatten().cloned().collect()
+            } else {
+                Vec::new()
+            };
+            inputs.push(text.clone());
+            let req = embeddings_request(&emb.model, &inputs);
+            let headers = vec![
+                (":method", "POST"),
+                (":path", emb.path.as_str()),
+                (":authority", emb.authority.as_str()),
+                ("content-type", "application/json"),
+            ];
+            let timeout = Duration::from_millis(emb.timeout_ms);
+            if http_call(&emb.cluster, headers, &req, timeout).is_some() {
+                self.call = Some(PendingCall {
+                    virtual_model: name,
+                    with_examples,
+                    text,
+                });
+                return Action::Pause;
+            }
+            self.s
+                .metrics
+                .borrow_mut()
+                .incr("tollgate_router_embeddings_fallback_total", &[], 1);
+        }
+        let d = v.keywords.classify(&text);
+        self.apply(&d);
+        Action::Continue
     }
 }
 
@@ -340,6 +338,8 @@ struct Attempt {
     provider: Provider,
     endpoint_model: Option<String>,
     op: String,
+    /// A provider-native request shape (passed through to a provider of its family).
+    native: Option<Native>,
     model: Option<String>,
 }
 
@@ -356,28 +356,53 @@ impl UpstreamHttp {
         get_string_property(&["xds", "upstream_host_metadata", "filter_metadata", ns, key])
     }
 
-    /// Path, host and credentials of this attempt (headers edited by an earlier attempt included).
+    /// Path, host and the provider's own key for this attempt (credentials were removed already).
     fn rewrite_headers(&self, a: &Attempt, model: &str) {
-        set_req_header(":path", Some(&provider_path(&a.provider, &a.op, model)));
+        let (path, auth) = match &a.native {
+            Some(n) => n.path_and_auth(model),
+            None => (provider_path(&a.provider, &a.op, model), a.provider.auth),
+        };
+        set_req_header(":path", Some(&path));
         if let Some(host) = self.meta("host") {
             set_req_header(":authority", Some(&host));
         }
-        for h in CLIENT_AUTH_HEADERS {
-            set_req_header(h, None);
-        }
+        let auth = if a.provider.auth == Auth::None {
+            Auth::None
+        } else {
+            auth
+        };
         if let Some((name, value)) = self
             .s
             .keys
             .get(&a.provider_name)
-            .and_then(|k| auth_header(a.provider.auth, k))
+            .and_then(|k| auth_header(auth, k))
         {
             set_req_header(name, Some(&value));
         }
+    }
+
+    /// Ends this attempt with a local answer (the request cannot be served by this provider).
+    fn refuse(&self, message: &str) -> Action {
+        reject(
+            "router",
+            400,
+            Vec::new(),
+            &openai_error_body(
+                message,
+                "invalid_request_error",
+                "unsupported_api_for_model",
+            ),
+        )
     }
 }
 
 impl HttpContext for UpstreamHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        // Every attempt starts clean: no client credential, and no key an earlier attempt set for
+        // another provider, whatever this endpoint turns out to be.
+        for h in CREDENTIAL_HEADERS {
+            set_req_header(h, None);
+        }
         let Some(provider_name) = self.meta("provider") else {
             return Action::Continue;
         };
@@ -386,6 +411,16 @@ impl HttpContext for UpstreamHttp {
             return Action::Continue;
         };
         let path = req_header(":path").unwrap_or_default();
+        let native = Native::of_path(&path);
+        if let Some(n) = &native {
+            if n.family() != provider_name {
+                let msg = format!(
+                    "This route's provider ({provider_name}) does not serve the {} API; use /v1/chat/completions.",
+                    n.family()
+                );
+                return self.refuse(&msg);
+            }
+        }
         let all: Vec<&Provider> = self.s.cfg.providers.values().collect();
         let op = canonical_op(&path, &all)
             .unwrap_or("chat/completions")
@@ -395,6 +430,7 @@ impl HttpContext for UpstreamHttp {
             provider,
             endpoint_model: self.meta("model"),
             op,
+            native,
             model: None,
         };
         if end_of_stream {
@@ -417,20 +453,28 @@ impl HttpContext for UpstreamHttp {
         }
         let raw = buffer(BufferType::HttpRequestBody, size);
         let mut body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        let requested = body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
         let Some(a) = self.attempt.as_mut() else {
             return Action::Continue;
         };
+        let requested = match &a.native {
+            Some(Native::Gemini { .. }) => {
+                gemini_model_from_path(&req_header(":path").unwrap_or_default())
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+            _ => body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
         let model = upstream_model(a.endpoint_model.as_deref(), &requested).to_owned();
-        if let Some(o) = body.as_object_mut() {
+        let body_has_model = a.native.as_ref().is_none_or(Native::body_has_model);
+        if let (true, Some(o)) = (body_has_model, body.as_object_mut()) {
             // The body is not carried over between attempts: set this attempt's model every time.
             o.insert("model".into(), Value::String(model.clone()));
             if let Ok(b) = serde_json::to_vec(&body) {
-                let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &b);
+                let _ = set_buffer(BufferType::HttpRequestBody, size, &b);
             }
         }
         a.model = Some(model.clone());

@@ -12,6 +12,8 @@ pub enum Auth {
     XApiKey,
     /// `api-key: <key>` (Azure OpenAI).
     ApiKey,
+    /// `x-goog-api-key: <key>` (Gemini's native API).
+    GoogApiKey,
     /// No credentials (local servers).
     None,
 }
@@ -33,9 +35,80 @@ pub struct Provider {
     pub key_env: Option<String>,
 }
 
-/// Headers a client might authenticate with; removed on every attempt.
-pub const CLIENT_AUTH_HEADERS: &[&str] =
-    &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+/// Every header that can carry a client's or a provider's credential: each attempt starts by
+/// removing all of them, whatever the endpoint, then sets exactly its own provider's key.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "client_id",
+    "client_secret",
+    "proxy-authorization",
+    "cookie",
+];
+
+/// A provider-native API shape that passes through untranslated (translation between shapes is
+/// not built yet, so such a request is served only by a provider of the same family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Native {
+    /// Anthropic `POST /v1/messages`.
+    AnthropicMessages,
+    /// Gemini `/v1beta/models/{model}:{action}` (`generateContent`, `streamGenerateContent`).
+    Gemini {
+        /// The action after the colon.
+        action: String,
+        /// The query string (e.g. `alt=sse`), without `?`.
+        query: Option<String>,
+    },
+}
+
+impl Native {
+    /// The native shape of a request path, if it has one.
+    pub fn of_path(path: &str) -> Option<Native> {
+        let (bare, query) = match path.split_once('?') {
+            Some((b, q)) => (b, Some(q.to_owned())),
+            None => (path, None),
+        };
+        if bare.ends_with("/v1/messages") {
+            return Some(Native::AnthropicMessages);
+        }
+        let i = bare.find("/v1beta/models/")?;
+        let (_, action) = bare.get(i..)?.rsplit_once(':')?;
+        Some(Native::Gemini {
+            action: action.to_owned(),
+            query,
+        })
+    }
+
+    /// The provider family that serves this shape.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Native::AnthropicMessages => "anthropic",
+            Native::Gemini { .. } => "gemini",
+        }
+    }
+
+    /// Path and credential header of this shape at its family's provider.
+    pub fn path_and_auth(&self, model: &str) -> (String, Auth) {
+        match self {
+            Native::AnthropicMessages => ("/v1/messages".to_owned(), Auth::XApiKey),
+            Native::Gemini { action, query } => {
+                let mut p = format!("/v1beta/models/{model}:{action}");
+                if let Some(q) = query {
+                    p.push('?');
+                    p.push_str(q);
+                }
+                (p, Auth::GoogApiKey)
+            }
+        }
+    }
+
+    /// Whether the request body names the model (Gemini's native bodies do not: it is in the path).
+    pub fn body_has_model(&self) -> bool {
+        matches!(self, Native::AnthropicMessages)
+    }
+}
 
 /// The canonical operation of a path: what follows `/v1/` in OpenAI terms (`chat/completions`),
 /// recovered from any provider's form (header edits carry over between attempts).
@@ -77,6 +150,7 @@ pub fn auth_header(auth: Auth, key: &str) -> Option<(&'static str, String)> {
         Auth::Bearer => Some(("authorization", format!("Bearer {key}"))),
         Auth::XApiKey => Some(("x-api-key", key.to_owned())),
         Auth::ApiKey => Some(("api-key", key.to_owned())),
+        Auth::GoogApiKey => Some(("x-goog-api-key", key.to_owned())),
         Auth::None => None,
     }
 }
@@ -139,6 +213,28 @@ mod tests {
             provider_path(&az, "chat/completions", "gpt4o-prod"),
             "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
         );
+    }
+
+    #[test]
+    fn native_shapes() {
+        assert_eq!(
+            Native::of_path("/llm-proxy/v1/messages"),
+            Some(Native::AnthropicMessages)
+        );
+        let g = Native::of_path("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+        let Some(g) = g else {
+            panic!("gemini path not recognised")
+        };
+        assert_eq!(g.family(), "gemini");
+        assert_eq!(
+            g.path_and_auth("gemini-3-pro"),
+            (
+                "/v1beta/models/gemini-3-pro:streamGenerateContent?alt=sse".to_owned(),
+                Auth::GoogApiKey
+            )
+        );
+        assert_eq!(Native::of_path("/v1/chat/completions"), None);
+        assert!(CREDENTIAL_HEADERS.contains(&"client_secret"));
     }
 
     #[test]

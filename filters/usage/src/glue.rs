@@ -3,7 +3,6 @@
 use crate::config::Config;
 use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
 use crate::record::UsageRecord;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
@@ -13,8 +12,8 @@ use tollgate_core::api::ApiKind;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    buffer, llm_request, now_ns, reject, req_header, resp_header, set_filter_state, set_req_header,
-    set_resp_header, Filter,
+    buffer, llm_request, now_ns, reject, req_header, resp_header, set_buffer, set_filter_state,
+    set_req_header, set_resp_header, Filter,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -127,7 +126,7 @@ impl HttpContext for Http {
         match x.on_request_body(&body, &self.config) {
             RequestAction::Forward => Action::Continue,
             RequestAction::Replace(b) => {
-                if hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &b).is_err() {
+                if !set_buffer(BufferType::HttpRequestBody, size, &b) {
                     log::warn!("tollgate_usage: could not rewrite request body; forwarding as is");
                 }
                 Action::Continue
@@ -181,7 +180,7 @@ impl HttpContext for Http {
         if let ChunkAction::Replace(b) =
             x.on_response_chunk(&chunk, end_of_stream, now_ns(), &self.config)
         {
-            if hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &b).is_err() {
+            if !set_buffer(BufferType::HttpResponseBody, size, &b) {
                 log::warn!("tollgate_usage: could not rewrite response chunk");
             }
         }

@@ -66,7 +66,7 @@ fn wrk_script(dir: &std::path::Path, stream: bool) -> std::path::PathBuf {
     }
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"content-type\"] = \"application/json\"\n\
-         wrk.headers[\"x-client-id\"] = \"bench\"\nwrk.headers[\"x-fake-reply\"] = \"{}\"\n",
+         wrk.headers[\"authorization\"] = \"Bearer test-secret-bench\"\nwrk.headers[\"x-fake-reply\"] = \"{}\"\n",
         serde_json::to_string(&body.to_string()).unwrap_or_default(),
         reply(stream)
     );

@@ -55,7 +55,11 @@ fn main() {
             let envoy = Envoy::start(yaml, fake.addr().port(), 2);
             for i in 0..20 {
                 let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": format!("warm up {i}")}]});
-                envoy.post("/v1/chat/completions", &[("x-client-id", "rss")], &body);
+                envoy.post(
+                    "/v1/chat/completions",
+                    &[("authorization", &tollgate_e2e::envoy::bearer("rss"))],
+                    &body,
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(300));
             samples.push(envoy.rss_kib() as f64 / 1024.0);
