@@ -316,3 +316,117 @@ fn bad_pii_config_is_refused_naming_the_field() {
         envoy::assert_config_refused("tollgate.pii", cfg, field, fake.addr().port());
     }
 }
+
+/// Every field a provider reads is scanned, including those no walker used to list; the answer gets
+/// the originals back.
+#[test]
+fn pii_in_any_field_is_redacted_and_restored() {
+    let (fake, envoy) = start(None);
+    let e = |tag: &str| format!("{tag}.leak@example.com");
+    let chat = json!({
+        "model": "echo", "user": e("user"), "metadata": {"ticket": e("metadata")},
+        "prediction": {"type": "content", "content": e("prediction")},
+        "tools": [{"type": "function", "function": {"name": "lookup", "description": e("description"),
+            "parameters": {"type": "object", "properties": {"who": {"type": "string",
+                "default": e("default"), "enum": [e("enum")]}}}}}],
+        "messages": [
+            {"role": "system", "name": e("name"), "content": "You help."},
+            {"role": "assistant", "content": null,
+             "function_call": {"name": "lookup", "arguments": format!("{{\"who\":\"{}\"}}", e("function-call"))}},
+            {"role": "function", "name": "lookup", "content": "ok"},
+            {"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": format!("https://img.example/?u={}", e("image-url"))}},
+                {"type": "file", "file": {"filename": format!("{}.pdf", e("filename")), "file_data": "data:application/pdf;base64,JVBERi0="}},
+                {"type": "text", "text": format!("Reply to {}", e("echo"))}]}
+        ]
+    });
+    let r = envoy.post("/v1/chat/completions", &[], &chat);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains(&e("echo")), "not restored: {}", r.text());
+    let responses = json!({"model": "echo", "input": [{"role": "user", "content": [
+        {"type": "input_image", "image_url": format!("https://img.example/{}", e("input-image"))},
+        {"type": "input_text", "text": "hi"}]}]});
+    assert_eq!(envoy.post("/v1/responses", &[], &responses).status, 200);
+    let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {"who": e("function-args")}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"r": e("function-response")}}}]}]});
+    envoy.post(
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        &[],
+        &gemini,
+    );
+    let anthropic = json!({"model": "claude-sonnet-4-5", "max_tokens": 20, "messages": [
+        {"role": "user", "content": [{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": e("document")}}]},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": e("thinking"), "signature": "sig"}]},
+        {"role": "user", "content": "hi"}]});
+    envoy.post(
+        "/v1/messages",
+        &[("anthropic-version", "2023-06-01")],
+        &anthropic,
+    );
+    // `messages` as a string: not the API's shape, but scanned all the same (the provider judges it).
+    let stringly = json!({"model": "echo", "messages": format!("hello {}", e("string-messages"))});
+    envoy.post("/v1/chat/completions", &[], &stringly);
+
+    let reqs = fake.requests();
+    assert!(
+        reqs.len() >= 4,
+        "{} requests reached the provider",
+        reqs.len()
+    );
+    let all: String = reqs.iter().map(|q| q.body.clone()).collect();
+    for tag in [
+        "user",
+        "metadata",
+        "prediction",
+        "description",
+        "default",
+        "enum",
+        "name",
+        "function-call",
+        "image-url",
+        "filename",
+        "echo",
+        "input-image",
+        "function-args",
+        "function-response",
+        "document",
+        "thinking",
+        "string-messages",
+    ] {
+        assert!(!all.contains(&e(tag)), "{tag} reached the provider");
+    }
+    // Media stays untouched; so does what is not text.
+    assert!(all.contains("data:application/pdf;base64,JVBERi0="));
+    assert!(all.contains("\"signature\":\"sig\""));
+}
+
+/// Bodies that cannot be judged are refused before any provider hears of them.
+#[test]
+fn duplicate_keys_arrays_scalars_and_non_utf8_bodies_are_refused() {
+    let (fake, envoy) = start(None);
+    let auth = envoy::bearer("tester");
+    for (body, code) in [
+        (&br#"{"model":"echo","messages":[{"role":"user","content":"a@example.com"}],"messages":[{"role":"user","content":"clean"}]}"#[..], "duplicate_key"),
+        (br#"{"model":"echo","messages":[{"role":"user","content":"a@example.com","content":"clean"}]}"#, "duplicate_key"),
+        (br#"[{"model":"echo","messages":[{"role":"user","content":"hi"}]}]"#, "invalid_request_body"),
+        (br#""hello""#, "invalid_request_body"),
+        (b"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xe9\"}]}", "invalid_request_body"),
+    ] {
+        let r = tollgate_e2e::http::request(
+            envoy.addr,
+            "POST",
+            "/v1/chat/completions",
+            &[("content-type", "application/json"), ("authorization", &auth)],
+            body,
+        )
+        .expect("request");
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(body));
+        assert_eq!(r.json()["error"]["code"], code, "{}", r.text());
+        assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    }
+    assert!(
+        fake.requests().is_empty(),
+        "a refused body reached the provider"
+    );
+}

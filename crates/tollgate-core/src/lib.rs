@@ -4,6 +4,7 @@
 //! current time into these types, so all behaviour is unit-tested natively.
 
 pub mod api;
+pub mod body;
 pub mod config;
 pub mod cost;
 pub mod error;

@@ -132,9 +132,9 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        let Some(kind) = self.kind else {
+        if self.kind.is_none() {
             return Action::Continue;
-        };
+        }
         if !end_of_stream {
             return Action::Pause;
         }
@@ -142,7 +142,7 @@ impl HttpContext for Http {
         let cfg = &sh.config;
         let body = buffer(BufferType::HttpRequestBody, size);
         let (mut vault, mut audit) = (Vault::default(), Audit::new());
-        let outcome = redact_request(cfg, kind, &body, &mut vault, &mut audit);
+        let outcome = redact_request(cfg, &body, &mut vault, &mut audit);
         self.count(&audit, "request");
         set_filter_state("tollgate.pii.request", &audit_summary(&audit));
         match outcome {
@@ -164,6 +164,14 @@ impl HttpContext for Http {
                 set_filter_state("tollgate.pii.decision", "blocked");
                 let msg = format!("Request blocked: it contains {}.", labels.join(", "));
                 return self.refuse(400, &msg, "pii_blocked");
+            }
+            Outcome::Invalid(e) => {
+                self.shared.metrics.borrow_mut().incr(
+                    "tollgate_pii_uninspected_total",
+                    &[("reason", e.code())],
+                    1,
+                );
+                return self.refuse(400, &e.message(), e.code());
             }
             Outcome::NotJson => {
                 self.shared.metrics.borrow_mut().incr(

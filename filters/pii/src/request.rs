@@ -2,9 +2,7 @@
 
 use crate::config::Config;
 use crate::redact::{redact, Audit, Vault};
-use crate::walk::request_texts;
-use serde_json::Value;
-use tollgate_core::api::ApiKind;
+use tollgate_core::body::{parse_body, visit_texts, BodyError};
 
 /// What to do with the request.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,27 +13,26 @@ pub enum Outcome {
     Block(Vec<String>),
     /// The body is not JSON.
     NotJson,
+    /// The body is JSON that cannot be judged (duplicate keys, not an object, not UTF-8): always 400.
+    Invalid(BodyError),
     /// The body exceeds `max_body_bytes`.
     TooLarge,
 }
 
 /// Detects and rewrites every text of the request; placeholders go to `vault`.
-pub fn redact_request(
-    cfg: &Config,
-    kind: ApiKind,
-    body: &[u8],
-    vault: &mut Vault,
-    audit: &mut Audit,
-) -> Outcome {
+pub fn redact_request(cfg: &Config, body: &[u8], vault: &mut Vault, audit: &mut Audit) -> Outcome {
     if body.len() > cfg.max_body_bytes {
         return Outcome::TooLarge;
     }
-    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-        return Outcome::NotJson;
+    let mut v = match parse_body(body) {
+        Ok(v) => v,
+        Err(BodyError::NotJson(_)) => return Outcome::NotJson,
+        Err(e) => return Outcome::Invalid(e),
     };
     let mut blocked = Vec::new();
     let mut changed = false;
-    request_texts(kind, &mut v, &mut |s| {
+    // Every string is text unless the allowlist says otherwise (tollgate_core::body).
+    visit_texts(&mut v, &mut |s| {
         let r = redact(&cfg.detector, &cfg.policy, s, vault, audit);
         blocked.extend(r.blocked);
         if r.text != *s {
@@ -77,13 +74,9 @@ mod tests {
             {"role": "tool", "tool_call_id": "1", "content": "phone +44 20 7946 0958"}
         ]});
         let (mut v, mut a) = (Vault::default(), Audit::new());
-        let Outcome::Forward(Some(out)) = redact_request(
-            &cfg("{}"),
-            ApiKind::ChatCompletions,
-            body.to_string().as_bytes(),
-            &mut v,
-            &mut a,
-        ) else {
+        let Outcome::Forward(Some(out)) =
+            redact_request(&cfg("{}"), body.to_string().as_bytes(), &mut v, &mut a)
+        else {
             unreachable!()
         };
         let s = String::from_utf8(out).unwrap_or_default();
@@ -101,33 +94,26 @@ mod tests {
     fn block_names_labels_not_values() {
         let c = cfg(r#"{"actions":{"SSN":"block"}}"#);
         let body = br#"{"input":"my ssn is 123-45-6789","instructions":"be nice"}"#;
-        let out = redact_request(
-            &c,
-            ApiKind::Responses,
-            body,
-            &mut Vault::default(),
-            &mut Audit::new(),
-        );
+        let out = redact_request(&c, body, &mut Vault::default(), &mut Audit::new());
         assert_eq!(out, Outcome::Block(vec!["SSN".into()]));
         assert_eq!(
-            redact_request(
-                &c,
-                ApiKind::Responses,
-                b"{no",
-                &mut Vault::default(),
-                &mut Audit::new()
-            ),
+            redact_request(&c, b"{no", &mut Vault::default(), &mut Audit::new()),
             Outcome::NotJson
         );
+        // Duplicate keys, arrays, non-UTF-8: refused whatever the config says about non-JSON.
+        for bad in [
+            &br#"{"input":"a","input":"b"}"#[..],
+            b"[1]",
+            b"{\"input\":\"\xe9\"}",
+        ] {
+            assert!(matches!(
+                redact_request(&c, bad, &mut Vault::default(), &mut Audit::new()),
+                Outcome::Invalid(_)
+            ));
+        }
         let small = cfg(r#"{"max_body_bytes":10}"#);
         assert_eq!(
-            redact_request(
-                &small,
-                ApiKind::Responses,
-                body,
-                &mut Vault::default(),
-                &mut Audit::new()
-            ),
+            redact_request(&small, body, &mut Vault::default(), &mut Audit::new()),
             Outcome::TooLarge
         );
     }

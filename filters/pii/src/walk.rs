@@ -1,5 +1,5 @@
-//! Where the texts are: every string a provider would read in a request, and every string of
-//! generated text in a response body or stream event, for each API shape.
+//! Where the generated texts are in a response body or stream event, for each API shape. (Request
+//! texts: every string of the body unless allowlisted, see `tollgate_core::body`.)
 
 use serde_json::Value;
 use tollgate_core::api::ApiKind;
@@ -47,51 +47,6 @@ fn all_strings(v: Option<&mut Value>, f: Visit<'_>) {
 fn each(v: Option<&mut Value>, mut g: impl FnMut(&mut Value)) {
     if let Some(Value::Array(a)) = v {
         a.iter_mut().for_each(&mut g);
-    }
-}
-
-/// Visits every text of a request body that the provider would see.
-pub fn request_texts(kind: ApiKind, body: &mut Value, f: Visit<'_>) {
-    match kind {
-        ApiKind::ChatCompletions => each(body.get_mut("messages"), |m| {
-            content(m.get_mut("content"), f);
-            each(m.get_mut("tool_calls"), |c| {
-                string(
-                    c.get_mut("function").and_then(|x| x.get_mut("arguments")),
-                    f,
-                )
-            });
-        }),
-        ApiKind::Responses => {
-            string(body.get_mut("instructions"), f);
-            match body.get_mut("input") {
-                Some(Value::String(s)) => f(s),
-                Some(Value::Array(items)) => {
-                    for it in items {
-                        content(it.get_mut("content"), f);
-                        string(it.get_mut("arguments"), f);
-                        content(it.get_mut("output"), f);
-                    }
-                }
-                _ => {}
-            }
-        }
-        ApiKind::AnthropicMessages => {
-            content(body.get_mut("system"), f);
-            each(body.get_mut("messages"), |m| {
-                content(m.get_mut("content"), f)
-            });
-        }
-        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
-            content(
-                body.get_mut("systemInstruction")
-                    .and_then(|s| s.get_mut("parts")),
-                f,
-            );
-            each(body.get_mut("contents"), |c| content(c.get_mut("parts"), f));
-        }
-        ApiKind::Completions => content(body.get_mut("prompt"), f),
-        ApiKind::Embeddings => content(body.get_mut("input"), f),
     }
 }
 
