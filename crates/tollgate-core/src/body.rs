@@ -5,6 +5,7 @@
 //! signatures). A walker that lists the fields it scans misses the next field an API adds; this one
 //! misses nothing a provider reads, and errs towards scanning.
 
+use crate::api::ApiKind;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -41,6 +42,67 @@ impl BodyError {
         match self {
             BodyError::DuplicateKey(_) => "duplicate_key",
             _ => "invalid_request_body",
+        }
+    }
+}
+
+/// An LLM request as every policy sees it: the body is read once, parsed (strictly) at most once,
+/// and written back at most once, only if a policy changed it.
+#[derive(Debug)]
+pub struct LlmRequest {
+    /// The API shape.
+    pub kind: ApiKind,
+    /// `:path` as the client sent it.
+    pub path: String,
+    raw: Vec<u8>,
+    doc: Option<Result<Value, BodyError>>,
+    changed: bool,
+}
+
+impl LlmRequest {
+    /// A request of `kind` to `path` whose complete body is `raw`.
+    pub fn new(kind: ApiKind, path: String, raw: Vec<u8>) -> Self {
+        Self {
+            kind,
+            path,
+            raw,
+            doc: None,
+            changed: false,
+        }
+    }
+
+    /// The body as received.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The parsed body (parsed on first use).
+    pub fn doc(&mut self) -> Result<&Value, BodyError> {
+        self.doc_mut().map(|v| &*v)
+    }
+
+    /// The parsed body, for a policy that may change it (call [`LlmRequest::mark_changed`] if it did).
+    pub fn doc_mut(&mut self) -> Result<&mut Value, BodyError> {
+        let raw = &self.raw;
+        match self.doc.get_or_insert_with(|| parse_body(raw)) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// A policy changed the document: the body is re-serialised once, at the end.
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// The new body when a policy changed the document; `None` when the original stands.
+    pub fn new_body(&self) -> Option<Result<Vec<u8>, String>> {
+        if !self.changed {
+            return None;
+        }
+        match &self.doc {
+            Some(Ok(v)) => Some(serde_json::to_vec(v).map_err(|e| e.to_string())),
+            _ => None,
         }
     }
 }

@@ -18,14 +18,6 @@ pub struct RequestFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAnLlmRequest;
 
-/// The few top-level fields read from every request; everything else is skipped, not built.
-#[derive(serde::Deserialize)]
-struct Head {
-    model: Option<Value>,
-    stream: Option<Value>,
-    stream_options: Option<Value>,
-}
-
 /// A request body's facts; the body itself is only re-parsed if it must be rewritten.
 #[derive(Debug)]
 pub struct ParsedRequest {
@@ -35,34 +27,30 @@ pub struct ParsedRequest {
 }
 
 impl ParsedRequest {
-    /// Reads the facts of a request of `kind` sent to `path` (one pass, no document built).
+    /// Reads the facts of a request of `kind` sent to `path` (strict: see [`crate::body`]).
     pub fn parse(kind: ApiKind, path: &str, body: &[u8]) -> Result<Self, NotAnLlmRequest> {
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let doc = crate::body::parse_body(body).map_err(|_| NotAnLlmRequest)?;
+        Self::from_doc(kind, path, &doc)
+    }
+
+    /// The facts of a parsed request body of `kind` sent to `path`.
+    pub fn from_doc(kind: ApiKind, path: &str, doc: &Value) -> Result<Self, NotAnLlmRequest> {
+        if !doc.is_object() {
             return Err(NotAnLlmRequest);
         }
-        let head: Head = serde_json::from_slice(body).map_err(|_| NotAnLlmRequest)?;
         let model = match kind {
             ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
                 gemini_model_from_path(path).map(str::to_owned)
             }
-            _ => head
-                .model
-                .as_ref()
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            _ => doc.get("model").and_then(Value::as_str).map(str::to_owned),
         };
         let stream = match kind {
             ApiKind::GeminiStreamGenerate => true,
             ApiKind::GeminiGenerate | ApiKind::Embeddings => false,
-            _ => head
-                .stream
-                .as_ref()
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            _ => doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
         };
-        let include_usage = head
-            .stream_options
-            .as_ref()
+        let include_usage = doc
+            .get("stream_options")
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
@@ -86,8 +74,15 @@ impl ParsedRequest {
 
 /// `body` with `stream_options.include_usage = true`, every other field kept in order.
 pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
-    let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(body) else {
-        return None;
+    let mut doc = serde_json::from_slice::<Value>(body).ok()?;
+    set_include_usage(&mut doc).then_some(())?;
+    serde_json::to_vec(&doc).ok()
+}
+
+/// Sets `stream_options.include_usage = true` in a request object; `false` if it is not an object.
+pub fn set_include_usage(doc: &mut Value) -> bool {
+    let Value::Object(doc) = doc else {
+        return false;
     };
     let opts = doc
         .entry("stream_options")
@@ -98,7 +93,7 @@ pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
     if let Value::Object(o) = opts {
         o.insert("include_usage".into(), Value::Bool(true));
     }
-    serde_json::to_vec(&doc).ok()
+    true
 }
 
 #[cfg(test)]

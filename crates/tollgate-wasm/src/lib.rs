@@ -3,14 +3,17 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod host;
+pub mod pipeline;
 
 pub use host::{
     buffer, get_property, get_string_property, req_header, req_header_bytes, resp_header,
     send_reply, set_buffer, set_filter_state, set_req_header, set_resp_header,
 };
+pub use pipeline::{Answer, Head, Pipeline, Stage, Step};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MetricType};
 use std::collections::HashMap;
+use std::rc::Rc;
 use tollgate_core::stats::tagged_name;
 
 /// Wall-clock time in nanoseconds (0 if the host cannot tell).
@@ -28,6 +31,7 @@ pub fn now_ms() -> u64 {
 /// records `tollgate.rejected_by` for the access log, since later filters never see the request.
 /// Returns [`Action::Pause`] for the caller to return.
 pub fn reject(filter: &str, status: u32, mut headers: Vec<(String, String)>, body: &str) -> Action {
+    pipeline::note_reply();
     set_filter_state("tollgate.rejected_by", filter);
     if !headers.iter().any(|(k, _)| k == "content-type") {
         headers.push(("content-type".to_owned(), "application/json".to_owned()));
@@ -79,8 +83,12 @@ impl Metrics {
     }
 }
 
-/// Declares a filter's entry points for a [`Filter`] type: `root()`, used by the combined module,
-/// and — with the calling crate's `standalone` feature — the module's own proxy-wasm entry point.
+/// Makes this filter's stage for each new stream (see [`Filter::stage`]).
+pub type StageFactory = Box<dyn Fn() -> Option<Box<dyn Stage>>>;
+
+/// Declares a filter's entry points for a [`Filter`] type: `root()` and `stage_factory()`, used by
+/// the combined module, and — with the calling crate's `standalone` feature — the module's own
+/// proxy-wasm entry point.
 #[macro_export]
 macro_rules! filter_entry {
     ($root:ty) => {
@@ -94,24 +102,40 @@ macro_rules! filter_entry {
         pub fn root() -> Box<dyn proxy_wasm::traits::RootContext> {
             Box::new($crate::FilterRoot::<$root>::default())
         }
+
+        /// Compiles `config` once; the factory makes this filter's pipeline stage per stream.
+        pub fn stage_factory(config: &[u8]) -> Result<$crate::StageFactory, String> {
+            let shared = std::rc::Rc::new(<$root as $crate::Filter>::configure(config)?);
+            if <$root as $crate::Filter>::stage(&shared).is_none() {
+                return Err("this configuration is not a pipeline stage".into());
+            }
+            Ok(Box::new(move || <$root as $crate::Filter>::stage(&shared)))
+        }
     };
 }
 
-/// A filter as the shared root sees it: configure once per plugin, then one HTTP context per stream.
+/// A filter as the shared root sees it: configure once per plugin, then one stage per stream.
 pub trait Filter: 'static {
-    /// What every HTTP context of the plugin shares (the compiled config, caches, stats).
+    /// What every stream of the plugin shares (the compiled config, caches, stats).
     type Shared: 'static;
     /// Log prefix, e.g. `tollgate_usage`.
     const NAME: &'static str;
     /// Parses and compiles the plugin configuration; the error names the field.
     fn configure(config: &[u8]) -> Result<Self::Shared, String>;
-    /// A context for one HTTP stream.
-    fn http(shared: &std::rc::Rc<Self::Shared>) -> Box<dyn HttpContext>;
+    /// The filter's pipeline stage for one stream (`None`: it is not a stage, see [`Filter::http`]).
+    fn stage(shared: &Rc<Self::Shared>) -> Option<Box<dyn Stage>>;
+    /// The HTTP context of one stream: a pipeline of this filter's stage alone.
+    fn http(shared: &Rc<Self::Shared>) -> Box<dyn HttpContext> {
+        match Self::stage(shared) {
+            Some(s) => Box::new(Pipeline::new(vec![s])),
+            None => Box::new(Passthrough),
+        }
+    }
 }
 
 /// The root context every filter uses: keeps the compiled configuration, makes HTTP contexts.
 pub struct FilterRoot<F: Filter> {
-    shared: Option<std::rc::Rc<F::Shared>>,
+    shared: Option<Rc<F::Shared>>,
 }
 
 impl<F: Filter> Default for FilterRoot<F> {
@@ -122,12 +146,17 @@ impl<F: Filter> Default for FilterRoot<F> {
 
 impl<F: Filter> Context for FilterRoot<F> {}
 
+/// The plugin configuration of the root being configured.
+pub fn plugin_config(size: usize) -> Vec<u8> {
+    let size = size.max(host::buffer_len(BufferType::PluginConfiguration));
+    buffer(BufferType::PluginConfiguration, size)
+}
+
 impl<F: Filter> proxy_wasm::traits::RootContext for FilterRoot<F> {
     fn on_configure(&mut self, size: usize) -> bool {
-        let size = size.max(host::buffer_len(BufferType::PluginConfiguration));
-        match F::configure(&buffer(BufferType::PluginConfiguration, size)) {
+        match F::configure(&plugin_config(size)) {
             Ok(s) => {
-                self.shared = Some(std::rc::Rc::new(s));
+                self.shared = Some(Rc::new(s));
                 true
             }
             Err(e) => {
@@ -141,7 +170,7 @@ impl<F: Filter> proxy_wasm::traits::RootContext for FilterRoot<F> {
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         // The SDK panics on `None`; an unconfigured root (Envoy never uses one) passes traffic.
         Some(match self.shared.as_ref() {
-            Some(s) => Box::new(Guard::new(F::http(s))),
+            Some(s) => F::http(s),
             None => Box::new(Passthrough),
         })
     }
@@ -169,113 +198,5 @@ pub fn client_id_mismatch() -> bool {
         Some(claimed) => {
             req_header_bytes(AUTHENTICATED_CLIENT_HEADER).as_deref() != Some(&claimed[..])
         }
-    }
-}
-
-/// Wraps every filter's HTTP context with what all of them owe the trust boundary:
-/// * a request whose `client_id` does not match the authenticated client is refused (401);
-/// * request trailers end the body: the filter's end-of-body logic runs on the body buffered so far
-///   (HTTP/2 and chunked HTTP/1.1 requests can end with trailers instead of a final data frame);
-/// * response trailers end a buffered answer the same way.
-pub struct Guard {
-    inner: Box<dyn HttpContext>,
-    /// The filter asked Envoy to buffer the request body (its last body callback paused).
-    request_buffered: bool,
-    /// The request body ended (end of stream seen by the filter).
-    request_done: bool,
-    response_buffered: bool,
-    response_done: bool,
-}
-
-impl Guard {
-    fn new(inner: Box<dyn HttpContext>) -> Self {
-        Self {
-            inner,
-            request_buffered: false,
-            request_done: false,
-            response_buffered: false,
-            response_done: false,
-        }
-    }
-}
-
-impl Context for Guard {
-    fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, trailers: usize) {
-        self.inner
-            .on_http_call_response(token, headers, body, trailers);
-    }
-
-    fn on_done(&mut self) -> bool {
-        self.inner.on_done()
-    }
-}
-
-impl HttpContext for Guard {
-    fn on_http_request_headers(&mut self, n: usize, end_of_stream: bool) -> Action {
-        if client_id_mismatch() {
-            self.request_done = true;
-            return reject(
-                "auth",
-                401,
-                Vec::new(),
-                &tollgate_core::error::openai_error_body(
-                    "The client_id does not belong to the client secret provided.",
-                    "invalid_request_error",
-                    "invalid_api_key",
-                ),
-            );
-        }
-        self.request_done = end_of_stream;
-        self.inner.on_http_request_headers(n, end_of_stream)
-    }
-
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        self.request_done = end_of_stream;
-        let action = self.inner.on_http_request_body(size, end_of_stream);
-        self.request_buffered = !end_of_stream && action == Action::Pause;
-        action
-    }
-
-    fn on_http_request_trailers(&mut self, n: usize) -> Action {
-        if !self.request_done {
-            self.request_done = true;
-            // The buffered body (none when the filter did not hold it) ends here.
-            let size = if self.request_buffered {
-                host::buffer_len(BufferType::HttpRequestBody)
-            } else {
-                0
-            };
-            if self.inner.on_http_request_body(size, true) == Action::Pause {
-                return Action::Pause;
-            }
-        }
-        self.inner.on_http_request_trailers(n)
-    }
-
-    fn on_http_response_headers(&mut self, n: usize, end_of_stream: bool) -> Action {
-        self.response_done = end_of_stream;
-        self.inner.on_http_response_headers(n, end_of_stream)
-    }
-
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        self.response_done = end_of_stream;
-        let action = self.inner.on_http_response_body(size, end_of_stream);
-        self.response_buffered = !end_of_stream && action == Action::Pause;
-        action
-    }
-
-    fn on_http_response_trailers(&mut self, n: usize) -> Action {
-        if !self.response_done && self.response_buffered {
-            self.response_done = true;
-            let size = host::buffer_len(BufferType::HttpResponseBody);
-            if self.inner.on_http_response_body(size, true) == Action::Pause {
-                return Action::Pause;
-            }
-        }
-        self.inner.on_http_response_trailers(n)
-    }
-
-    fn on_log(&mut self) {
-        self.inner.on_log();
     }
 }

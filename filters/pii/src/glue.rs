@@ -1,32 +1,31 @@
-//! proxy-wasm adapter: holds the request until its body is redacted (or refused), then rewrites the
-//! answer (restore + output scanning) as it streams back.
+//! proxy-wasm adapter: the PII stage holds nothing itself; the pipeline hands it the parsed request
+//! (redacted in place) and then the answer (restore + output scanning) as it streams back.
 
 use crate::config::{Config, NonJson};
 use crate::redact::{audit_summary, Audit, Vault};
-use crate::request::{redact_request, Outcome};
+use crate::request::redact_doc;
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
-use tollgate_core::config::FailureMode;
+use tollgate_core::body::{BodyError, LlmRequest};
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    buffer, llm_request, reject, resp_header, set_buffer, set_filter_state, set_req_header,
-    set_resp_header, Filter, Metrics,
+    reject, resp_header, set_filter_state, set_req_header, set_resp_header, Answer, Filter, Head,
+    Metrics, Stage, Step,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
 tollgate_wasm::filter_entry!(Pii);
 
-struct Shared {
+/// What every stream shares.
+pub struct Shared {
     config: Config,
     metrics: RefCell<Metrics>,
 }
 
 /// The PII filter as a [`Filter`].
-struct Pii;
+pub struct Pii;
 
 impl Filter for Pii {
     type Shared = Shared;
@@ -40,32 +39,30 @@ impl Filter for Pii {
         })
     }
 
-    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
-        Box::new(Http {
+    fn stage(s: &Rc<Shared>) -> Option<Box<dyn Stage>> {
+        Some(Box::new(PiiStage {
             shared: s.clone(),
             kind: None,
             vault: None,
-            answer: Answer::None,
-        })
+            answer: AnswerState::None,
+        }))
     }
 }
 
-enum Answer {
+enum AnswerState {
     None,
     Stream(Box<StreamRewriter>),
     Json(Transform),
 }
 
-struct Http {
+struct PiiStage {
     shared: Rc<Shared>,
     kind: Option<ApiKind>,
     vault: Option<Rc<Vault>>,
-    answer: Answer,
+    answer: AnswerState,
 }
 
-impl Context for Http {}
-
-impl Http {
+impl PiiStage {
     fn count(&self, audit: &Audit, direction: &str) {
         let mut m = self.shared.metrics.borrow_mut();
         for ((label, action), n) in audit {
@@ -81,13 +78,22 @@ impl Http {
         }
     }
 
-    fn refuse(&self, status: u32, message: &str, code: &str) -> Action {
+    fn refuse(&self, status: u32, message: &str, code: &str) -> Step {
         reject(
             "pii",
             status,
             Vec::new(),
             &openai_error_body(message, "invalid_request_error", code),
-        )
+        );
+        Step::Replied
+    }
+
+    fn uninspected(&self, reason: &str) {
+        self.shared.metrics.borrow_mut().incr(
+            "tollgate_pii_uninspected_total",
+            &[("reason", reason)],
+            1,
+        );
     }
 
     fn transform(&self) -> Transform {
@@ -107,78 +113,45 @@ impl Http {
     }
 
     fn finish_answer(&mut self) {
-        let audit = match std::mem::replace(&mut self.answer, Answer::None) {
-            Answer::Stream(s) => s.audit().clone(),
-            Answer::Json(t) => t.audit,
-            Answer::None => return,
+        let audit = match std::mem::replace(&mut self.answer, AnswerState::None) {
+            AnswerState::Stream(s) => s.audit().clone(),
+            AnswerState::Json(t) => t.audit,
+            AnswerState::None => return,
         };
         self.count(&audit, "response");
         set_filter_state("tollgate.pii.response", &audit_summary(&audit));
     }
 }
 
-impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let Some((kind, _)) = llm_request() else {
-            return Action::Continue;
-        };
-        self.kind = Some(kind);
-        if end_of_stream {
-            return Action::Continue;
+impl Stage for PiiStage {
+    fn request_headers(&mut self, head: &Head) -> Step {
+        if let Some(kind) = head.kind {
+            self.kind = Some(kind);
+            // The body may be rewritten; Envoy re-frames it.
+            set_req_header("content-length", None);
         }
-        // The body will be rewritten; hold everything until it is (needs allow_on_headers_stop_iteration).
-        set_req_header("content-length", None);
-        Action::Pause
+        Step::Next
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, req: &mut LlmRequest) -> Step {
         if self.kind.is_none() {
-            return Action::Continue;
-        }
-        if !end_of_stream {
-            return Action::Pause;
+            return Step::Next;
         }
         let sh = self.shared.clone();
         let cfg = &sh.config;
-        let body = buffer(BufferType::HttpRequestBody, size);
+        if req.raw().len() > cfg.max_body_bytes {
+            self.uninspected("too_large");
+            return self.refuse(
+                413,
+                "request body is larger than the PII filter's max_body_bytes",
+                "request_too_large",
+            );
+        }
         let (mut vault, mut audit) = (Vault::default(), Audit::new());
-        let outcome = redact_request(cfg, &body, &mut vault, &mut audit);
-        self.count(&audit, "request");
-        set_filter_state("tollgate.pii.request", &audit_summary(&audit));
-        match outcome {
-            Outcome::Forward(None) => {}
-            Outcome::Forward(Some(b)) => {
-                if !set_buffer(BufferType::HttpRequestBody, size, &b) {
-                    // Never forward the original body when it had to change.
-                    return match cfg.failure_mode {
-                        FailureMode::Deny => self.refuse(
-                            500,
-                            "request could not be redacted",
-                            "pii_redaction_failed",
-                        ),
-                        FailureMode::Allow => Action::Continue,
-                    };
-                }
-            }
-            Outcome::Block(labels) => {
-                set_filter_state("tollgate.pii.decision", "blocked");
-                let msg = format!("Request blocked: it contains {}.", labels.join(", "));
-                return self.refuse(400, &msg, "pii_blocked");
-            }
-            Outcome::Invalid(e) => {
-                self.shared.metrics.borrow_mut().incr(
-                    "tollgate_pii_uninspected_total",
-                    &[("reason", e.code())],
-                    1,
-                );
-                return self.refuse(400, &e.message(), e.code());
-            }
-            Outcome::NotJson => {
-                self.shared.metrics.borrow_mut().incr(
-                    "tollgate_pii_uninspected_total",
-                    &[("reason", "not_json")],
-                    1,
-                );
+        let outcome = match req.doc_mut() {
+            Ok(doc) => redact_doc(cfg, doc, &mut vault, &mut audit),
+            Err(BodyError::NotJson(_)) => {
+                self.uninspected("not_json");
                 if cfg.non_json_body == NonJson::Block {
                     return self.refuse(
                         400,
@@ -186,80 +159,87 @@ impl HttpContext for Http {
                         "invalid_request_body",
                     );
                 }
-                return Action::Continue;
+                return Step::Next;
             }
-            Outcome::TooLarge => {
-                self.shared.metrics.borrow_mut().incr(
-                    "tollgate_pii_uninspected_total",
-                    &[("reason", "too_large")],
-                    1,
-                );
-                return self.refuse(
-                    413,
-                    "request body is larger than the PII filter's max_body_bytes",
-                    "request_too_large",
-                );
+            // Duplicate keys, not an object, not UTF-8: a body that could mean two things is never
+            // passed, whatever `non_json_body` says.
+            Err(e) => {
+                self.uninspected(e.code());
+                return self.refuse(400, &e.message(), e.code());
+            }
+        };
+        self.count(&audit, "request");
+        set_filter_state("tollgate.pii.request", &audit_summary(&audit));
+        match outcome {
+            Ok(changed) => {
+                if changed {
+                    req.mark_changed();
+                }
+                self.vault = Some(Rc::new(vault));
+                Step::Next
+            }
+            Err(labels) => {
+                set_filter_state("tollgate.pii.decision", "blocked");
+                let msg = format!("Request blocked: it contains {}.", labels.join(", "));
+                self.refuse(400, &msg, "pii_blocked")
             }
         }
-        self.vault = Some(Rc::new(vault));
-        Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+    fn response_headers(&mut self, end_of_stream: bool) -> Answer {
         let Some(kind) = self.kind else {
-            return Action::Continue;
+            return Answer::Skip;
         };
         if end_of_stream || resp_header(LOCAL_REPLY_HEADER).is_some() {
-            return Action::Continue;
+            return Answer::Skip;
         }
         let t = self.transform();
         if !t.is_active() || resp_header("content-encoding").is_some_and(|e| e != "identity") {
-            return Action::Continue;
+            return Answer::Skip;
         }
         set_resp_header("content-length", None);
         let sse = resp_header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
-        self.answer = if sse {
-            Answer::Stream(Box::new(StreamRewriter::new(kind, t)))
+        if sse {
+            self.answer = AnswerState::Stream(Box::new(StreamRewriter::new(kind, t)));
+            Answer::Stream
         } else {
-            Answer::Json(t)
-        };
-        Action::Continue
+            self.answer = AnswerState::Json(t);
+            Answer::Whole
+        }
     }
 
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn response_body(&mut self, chunk: &mut Vec<u8>, end_of_stream: bool) -> bool {
         let Some(kind) = self.kind else {
-            return Action::Continue;
+            return false;
         };
-        match &mut self.answer {
-            Answer::None => return Action::Continue,
-            Answer::Stream(s) => {
-                let out = s.on_chunk(&buffer(BufferType::HttpResponseBody, size), end_of_stream);
-                let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
+        let changed = match &mut self.answer {
+            AnswerState::None => return false,
+            AnswerState::Stream(s) => {
+                *chunk = s.on_chunk(chunk, end_of_stream);
+                true
             }
-            Answer::Json(t) => {
-                if !end_of_stream {
-                    return Action::Pause; // buffer the whole answer
+            AnswerState::Json(t) => match rewrite_json(kind, t, chunk) {
+                Some(out) => {
+                    *chunk = out;
+                    true
                 }
-                let body = buffer(BufferType::HttpResponseBody, size);
-                match rewrite_json(kind, t, &body) {
-                    Some(out) => {
-                        let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
-                    }
-                    None => self.shared.metrics.borrow_mut().incr(
+                None => {
+                    self.shared.metrics.borrow_mut().incr(
                         "tollgate_pii_unparseable_responses_total",
                         &[],
                         1,
-                    ),
+                    );
+                    false
                 }
-            }
-        }
+            },
+        };
         if end_of_stream {
             self.finish_answer();
         }
-        Action::Continue
+        changed
     }
 
-    fn on_log(&mut self) {
+    fn log(&mut self) {
         self.finish_answer();
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::redact::{redact, Audit, Vault};
+use serde_json::Value;
 use tollgate_core::body::{parse_body, visit_texts, BodyError};
 
 /// What to do with the request.
@@ -29,22 +30,10 @@ pub fn redact_request(cfg: &Config, body: &[u8], vault: &mut Vault, audit: &mut 
         Err(BodyError::NotJson(_)) => return Outcome::NotJson,
         Err(e) => return Outcome::Invalid(e),
     };
-    let mut blocked = Vec::new();
-    let mut changed = false;
-    // Every string is text unless the allowlist says otherwise (tollgate_core::body).
-    visit_texts(&mut v, &mut |s| {
-        let r = redact(&cfg.detector, &cfg.policy, s, vault, audit);
-        blocked.extend(r.blocked);
-        if r.text != *s {
-            *s = r.text;
-            changed = true;
-        }
-    });
-    if !blocked.is_empty() {
-        blocked.sort();
-        blocked.dedup();
-        return Outcome::Block(blocked);
-    }
+    let changed = match redact_doc(cfg, &mut v, vault, audit) {
+        Ok(changed) => changed,
+        Err(blocked) => return Outcome::Block(blocked),
+    };
     if !changed {
         return Outcome::Forward(None);
     }
@@ -52,6 +41,34 @@ pub fn redact_request(cfg: &Config, body: &[u8], vault: &mut Vault, audit: &mut 
         Ok(b) => Outcome::Forward(Some(b)),
         // Never forward a partially redacted body.
         Err(_) => Outcome::Block(vec!["UNSERIALIZABLE".into()]),
+    }
+}
+
+/// Redacts every text of a parsed request in place: `Ok(changed)`, or `Err(labels)` when a label
+/// with action `block` was found (then the document must not be forwarded).
+pub fn redact_doc(
+    cfg: &Config,
+    doc: &mut Value,
+    vault: &mut Vault,
+    audit: &mut Audit,
+) -> Result<bool, Vec<String>> {
+    let mut blocked = Vec::new();
+    let mut changed = false;
+    // Every string is text unless the allowlist says otherwise (tollgate_core::body).
+    visit_texts(doc, &mut |s| {
+        let r = redact(&cfg.detector, &cfg.policy, s, vault, audit);
+        blocked.extend(r.blocked);
+        if r.text != *s {
+            *s = r.text;
+            changed = true;
+        }
+    });
+    if blocked.is_empty() {
+        Ok(changed)
+    } else {
+        blocked.sort();
+        blocked.dedup();
+        Err(blocked)
     }
 }
 

@@ -60,7 +60,18 @@ pub fn estimate(
     path: &str,
     body: &[u8],
 ) -> Result<Estimate, NotLlm> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| NotLlm)?;
+    let v = tollgate_core::body::parse_body(body).map_err(|_| NotLlm)?;
+    estimate_doc(cfg, tok, kind, path, &v)
+}
+
+/// [`estimate`] of a parsed request body.
+pub fn estimate_doc(
+    cfg: &Config,
+    tok: &Tokenizers,
+    kind: ApiKind,
+    path: &str,
+    v: &Value,
+) -> Result<Estimate, NotLlm> {
     if !v.is_object() {
         return Err(NotLlm);
     }

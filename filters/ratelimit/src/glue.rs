@@ -2,20 +2,19 @@
 //! reservations with the real usage when the response ends (or is cut off).
 
 use crate::config::{Config, NonLlmBody};
-use crate::estimate::{estimate, Estimate, Tokenizers};
+use crate::estimate::{estimate_doc, Estimate, NotLlm, Tokenizers};
 use crate::ledger::{SharedLedger, Store, StoreError};
 use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
+use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::openai_error_body;
 use tollgate_wasm::{
-    buffer, host, llm_request, now_ms, now_ns, reject, req_header, resp_header, set_filter_state,
-    set_resp_header, Filter, Metrics,
+    host, now_ms, now_ns, reject, req_header, resp_header, set_filter_state, set_resp_header,
+    Answer, Filter, Head, Metrics, Stage, Step,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -37,7 +36,8 @@ impl Store for HostStore {
     }
 }
 
-struct Shared {
+/// What every stream shares.
+pub struct Shared {
     config: Config,
     tokenizers: Tokenizers,
     ledger: SharedLedger<HostStore>,
@@ -45,7 +45,7 @@ struct Shared {
 }
 
 /// The token rate limit as a [`Filter`].
-struct RateLimit;
+pub struct RateLimit;
 
 impl Filter for RateLimit {
     type Shared = Shared;
@@ -65,11 +65,11 @@ impl Filter for RateLimit {
         })
     }
 
-    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
-        Box::new(Http {
+    fn stage(s: &Rc<Shared>) -> Option<Box<dyn Stage>> {
+        Some(Box::new(Http {
             shared: s.clone(),
             state: State::Idle,
-        })
+        }))
     }
 }
 
@@ -95,29 +95,32 @@ struct Http {
     state: State,
 }
 
-impl Context for Http {}
-
 impl Http {
     fn incr(&self, name: &str, tags: &[(&str, &str)]) {
         self.shared.metrics.borrow_mut().incr(name, tags, 1);
     }
 
-    fn on_body_complete(&mut self, kind: ApiKind, path: &str, body: &[u8]) -> Action {
+    fn on_body_complete(&mut self, kind: ApiKind, path: &str, req: &mut LlmRequest) -> Step {
         let sh = self.shared.clone();
-        let est = match estimate(&sh.config, &sh.tokenizers, kind, path, body) {
+        let est = req
+            .doc()
+            .map_err(|_| NotLlm)
+            .and_then(|doc| estimate_doc(&sh.config, &sh.tokenizers, kind, path, doc));
+        let est = match est {
             Ok(e) => e,
             Err(_) => {
                 self.incr("tollgate_ratelimit_non_llm_bodies_total", &[]);
                 self.state = State::Idle;
                 return match sh.config.non_llm_body {
-                    NonLlmBody::Pass => Action::Continue,
+                    NonLlmBody::Pass => Step::Next,
                     NonLlmBody::Reject => {
                         let body = openai_error_body(
                             "request body is not a valid JSON LLM request",
                             "invalid_request_error",
                             "invalid_request_body",
                         );
-                        reject("ratelimit", 400, Vec::new(), &body)
+                        reject("ratelimit", 400, Vec::new(), &body);
+                        Step::Replied
                     }
                 };
             }
@@ -146,7 +149,7 @@ impl Http {
                     headers,
                     tracker: None,
                 }));
-                Action::Continue
+                Step::Next
             }
             Decision::Reject(r) => {
                 let code = r.status.to_string();
@@ -156,7 +159,8 @@ impl Http {
                 );
                 set_filter_state("tollgate.ratelimit.decision", "rejected");
                 self.state = State::Idle;
-                reject("ratelimit", r.status, r.headers, &r.body)
+                reject("ratelimit", r.status, r.headers, &r.body);
+                Step::Replied
             }
             Decision::Unavailable(e) => {
                 log::warn!("tollgate_ratelimit: counters unavailable ({e:?})");
@@ -165,7 +169,7 @@ impl Http {
                 match sh.config.failure_mode {
                     FailureMode::Allow => {
                         set_filter_state("tollgate.ratelimit.decision", "failed_open");
-                        Action::Continue
+                        Step::Next
                     }
                     FailureMode::Deny => {
                         set_filter_state("tollgate.ratelimit.decision", "failed_closed");
@@ -174,7 +178,8 @@ impl Http {
                             "server_error",
                             "rate_limit_unavailable",
                         );
-                        reject("ratelimit", 503, Vec::new(), &body)
+                        reject("ratelimit", 503, Vec::new(), &body);
+                        Step::Replied
                     }
                 }
             }
@@ -219,35 +224,28 @@ impl Http {
     }
 }
 
-impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let Some((kind, path)) = llm_request() else {
-            return Action::Continue;
-        };
-        if end_of_stream {
-            return self.on_body_complete(kind, &path, b"");
+impl Stage for Http {
+    fn request_headers(&mut self, head: &Head) -> Step {
+        if let Some(kind) = head.kind {
+            self.state = State::Counting {
+                kind,
+                path: head.path.clone(),
+            };
         }
-        self.state = State::Counting { kind, path };
-        // Nothing goes upstream before the body is counted and admitted
-        // (needs `allow_on_headers_stop_iteration: true`).
-        Action::Pause
+        Step::Next
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, req: &mut LlmRequest) -> Step {
         let State::Counting { kind, path } = &self.state else {
-            return Action::Continue;
+            return Step::Next;
         };
-        if !end_of_stream {
-            return Action::Pause;
-        }
         let (kind, path) = (*kind, path.clone());
-        let body = buffer(BufferType::HttpRequestBody, size);
-        self.on_body_complete(kind, &path, &body)
+        self.on_body_complete(kind, &path, req)
     }
 
-    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+    fn response_headers(&mut self, end_of_stream: bool) -> Answer {
         let State::Admitted(a) = &mut self.state else {
-            return Action::Continue;
+            return Answer::Skip;
         };
         for (k, v) in a.headers.iter() {
             set_resp_header(k, Some(v));
@@ -256,30 +254,29 @@ impl HttpContext for Http {
         a.tracker = Some(Tracker::new(a.kind, sse));
         if end_of_stream {
             self.settle_now();
+            return Answer::Skip;
         }
-        Action::Continue
+        Answer::Stream
     }
 
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn response_body(&mut self, chunk: &mut Vec<u8>, end_of_stream: bool) -> bool {
         let State::Admitted(a) = &mut self.state else {
-            return Action::Continue;
+            return false;
         };
-        let Some(t) = a.tracker.as_mut() else {
-            return Action::Continue;
-        };
-        t.on_chunk(&buffer(BufferType::HttpResponseBody, size));
+        if let Some(t) = a.tracker.as_mut() {
+            t.on_chunk(chunk);
+        }
         if end_of_stream {
             self.settle_now();
         }
-        Action::Continue
+        false
     }
 
-    fn on_http_response_trailers(&mut self, _n: usize) -> Action {
+    fn response_trailers(&mut self) {
         self.settle_now();
-        Action::Continue
     }
 
-    fn on_log(&mut self) {
+    fn log(&mut self) {
         // The stream ended without a complete response (reset, client gone): charge what was seen.
         self.settle_now();
     }

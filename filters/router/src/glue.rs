@@ -5,7 +5,7 @@ use crate::provider::{
     auth_header, canonical_op, provider_path, upstream_model, Auth, Native, Provider,
     CREDENTIAL_HEADERS,
 };
-use crate::resolve::{body_model, latest_user_text, models_body, resolve, Target};
+use crate::resolve::{doc_model, latest_user_text, models_body, resolve, Target};
 use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
@@ -15,23 +15,25 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::api::{gemini_model_from_path, ApiKind};
+use tollgate_core::body::LlmRequest;
 use tollgate_core::error::openai_error_body;
-use tollgate_wasm::host::{call_foreign_function, call_resp_header, http_call, resume_request};
+use tollgate_wasm::host::{call_foreign_function, call_resp_header, http_call};
+use tollgate_wasm::pipeline::answer;
 use tollgate_wasm::{
-    buffer, get_string_property, llm_request, reject, req_header, send_reply, set_buffer,
-    set_filter_state, set_req_header, set_resp_header, Filter, Metrics,
+    buffer, get_string_property, reject, req_header, set_buffer, set_filter_state, set_req_header,
+    set_resp_header, Answer, Filter, Head, Metrics, Passthrough, Pipeline, Stage, Step,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
 tollgate_wasm::filter_entry!(RouterModule);
 
-struct UpstreamShared {
+pub struct UpstreamShared {
     cfg: RawUpstream,
     /// Provider → key, read once from the VM's environment.
     keys: BTreeMap<String, String>,
 }
 
-struct RouterShared {
+pub struct RouterShared {
     cfg: Router,
     /// Centroids per virtual model, computed from the first embeddings answer that carried the examples.
     centroids: RefCell<BTreeMap<String, Rc<Centroids>>>,
@@ -39,13 +41,13 @@ struct RouterShared {
 }
 
 /// Either role's shared state (the role comes from the configuration).
-enum Shared {
+pub enum Shared {
     Router(Rc<RouterShared>),
     Upstream(Rc<UpstreamShared>),
 }
 
 /// The router module as a [`Filter`]; its configuration's `role` picks the half.
-struct RouterModule;
+pub struct RouterModule;
 
 impl Filter for RouterModule {
     type Shared = Shared;
@@ -76,17 +78,27 @@ impl Filter for RouterModule {
         })
     }
 
+    fn stage(s: &Rc<Shared>) -> Option<Box<dyn Stage>> {
+        match s.as_ref() {
+            Shared::Router(s) => Some(Box::new(RouterStage {
+                s: s.clone(),
+                call: None,
+            })),
+            Shared::Upstream(_) => None,
+        }
+    }
+
     fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
         match s.as_ref() {
-            Shared::Router(s) => Box::new(RouterHttp {
-                s: s.clone(),
-                body: None,
-                call: None,
-            }),
             Shared::Upstream(s) => Box::new(UpstreamHttp {
                 s: s.clone(),
                 attempt: None,
+                done: false,
             }),
+            Shared::Router(_) => match Self::stage(s) {
+                Some(stage) => Box::new(Pipeline::new(vec![stage])),
+                None => Box::new(Passthrough),
+            },
         }
     }
 }
@@ -100,22 +112,16 @@ struct PendingCall {
     text: String,
 }
 
-struct RouterHttp {
+struct RouterStage {
     s: Rc<RouterShared>,
-    /// Shape and path of the LLM request whose body is awaited.
-    body: Option<(ApiKind, String)>,
     call: Option<PendingCall>,
 }
 
-impl Context for RouterHttp {
-    fn on_http_call_response(
-        &mut self,
-        _token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        let Some(call) = self.call.take() else { return };
+impl RouterStage {
+    fn on_callout(&mut self, body_size: usize) -> Step {
+        let Some(call) = self.call.take() else {
+            return Step::Next;
+        };
         let ok = call_resp_header(":status").as_deref() == Some("200");
         let vectors = if ok {
             parse_embeddings(&buffer(BufferType::HttpCallResponseBody, body_size))
@@ -135,16 +141,16 @@ impl Context for RouterHttp {
                 let v = self.s.cfg.virtual_models.get(&call.virtual_model);
                 match v {
                     Some(v) => v.keywords.classify(&call.text),
-                    None => return self.fail(500, "virtual model vanished", "internal_error"),
+                    None => {
+                        self.fail(500, "virtual model vanished", "internal_error");
+                        return Step::Replied;
+                    }
                 }
             }
         };
         self.apply(&decision);
-        resume_request();
+        Step::Next
     }
-}
-
-impl RouterHttp {
     fn embeddings_decision(&self, call: &PendingCall, vectors: &[Vec<f64>]) -> Option<Decision> {
         let v: &Virtual = self.s.cfg.virtual_models.get(&call.virtual_model)?;
         let emb = v.embeddings.as_ref()?;
@@ -214,62 +220,39 @@ impl RouterHttp {
     }
 }
 
-impl HttpContext for RouterHttp {
-    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let (Some(method), Some(path)) = (req_header(":method"), req_header(":path")) else {
-            return Action::Continue;
-        };
-        let bare = path.split('?').next().unwrap_or_default();
-        if method == "GET" && bare.ends_with("/v1/models") {
+impl Stage for RouterStage {
+    fn request_headers(&mut self, head: &Head) -> Step {
+        let bare = head.path.split('?').next().unwrap_or_default();
+        if head.method == "GET" && bare.ends_with("/v1/models") {
             let headers = [("content-type".to_owned(), "application/json".to_owned())];
-            send_reply(200, &headers, &models_body(&self.s.cfg));
-            return Action::Pause;
+            answer(200, &headers, &models_body(&self.s.cfg));
+            return Step::Replied;
         }
-        // Every LLM request is routed here, and only here: the route header is Tollgate's alone.
-        let Some((kind, path)) = llm_request() else {
-            return Action::Continue;
-        };
-        if end_of_stream {
-            return self.route(kind, &path, b"");
-        }
-        self.body = Some((kind, path));
-        Action::Pause
+        Step::Next
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        if self.body.is_none() {
-            return Action::Continue;
-        }
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        let Some((kind, path)) = self.body.take() else {
-            return Action::Continue;
-        };
-        let raw = buffer(BufferType::HttpRequestBody, size);
-        self.route(kind, &path, &raw)
-    }
-}
-
-impl RouterHttp {
-    /// Decides the route of an LLM request, or answers it: a request the router cannot place never
-    /// reaches a provider.
-    fn route(&mut self, kind: ApiKind, path: &str, raw: &[u8]) -> Action {
-        let model = match kind {
+    /// Decides the route of an LLM request, or answers it: every LLM request is routed here, and
+    /// only here (the route header is Tollgate's alone); one the router cannot place never reaches a
+    /// provider.
+    fn request_body(&mut self, req: &mut LlmRequest) -> Step {
+        let model = match req.kind {
             ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
-                Ok(gemini_model_from_path(path).map(str::to_owned))
+                Ok(gemini_model_from_path(&req.path).map(str::to_owned))
             }
-            _ => body_model(raw),
+            _ => match req.doc() {
+                Ok(doc) => doc_model(doc),
+                Err(e) => Err(e.message()),
+            },
         };
         let model = match model {
             Ok(Some(m)) => m,
             Ok(None) => {
                 self.fail(400, "you must provide a model parameter", "missing_model");
-                return Action::Pause;
+                return Step::Replied;
             }
             Err(msg) => {
-                self.fail(400, msg, "invalid_request_body");
-                return Action::Pause;
+                self.fail(400, &msg, "invalid_request_body");
+                return Step::Replied;
             }
         };
         set_filter_state("tollgate.requested_model", &model);
@@ -277,24 +260,39 @@ impl RouterHttp {
             Target::Route(r) => {
                 self.set_route(&r);
                 set_filter_state("tollgate.route_method", "model");
-                Action::Continue
+                Step::Next
             }
             Target::Unknown => {
                 let msg =
                     format!("The model `{model}` does not exist or you do not have access to it.");
                 self.fail(404, &msg, "model_not_found");
-                Action::Pause
+                Step::Replied
             }
-            Target::Virtual(name) => self.classify(name, raw),
+            Target::Virtual(name) => {
+                let text = req.doc().map(latest_user_text).unwrap_or_default();
+                self.classify(name, text)
+            }
         }
     }
 
-    fn classify(&mut self, name: String, raw: &[u8]) -> Action {
-        let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
-        let text = latest_user_text(&body);
+    fn callout_response(&mut self, _headers: usize, body_size: usize) -> Step {
+        self.on_callout(body_size)
+    }
+
+    fn response_headers(&mut self, _end_of_stream: bool) -> Answer {
+        Answer::Skip
+    }
+
+    fn response_body(&mut self, _chunk: &mut Vec<u8>, _end_of_stream: bool) -> bool {
+        false
+    }
+}
+
+impl RouterStage {
+    fn classify(&mut self, name: String, text: String) -> Step {
         let Some(v) = self.s.cfg.virtual_models.get(&name) else {
             self.fail(500, "virtual model vanished", "internal_error");
-            return Action::Pause;
+            return Step::Replied;
         };
         if let Some(emb) = &v.embeddings {
             let with_examples = !self.s.centroids.borrow().contains_key(&name);
@@ -318,7 +316,7 @@ impl RouterHttp {
                     with_examples,
                     text,
                 });
-                return Action::Pause;
+                return Step::Wait;
             }
             self.s
                 .metrics
@@ -327,7 +325,7 @@ impl RouterHttp {
         }
         let d = v.keywords.classify(&text);
         self.apply(&d);
-        Action::Continue
+        Step::Next
     }
 }
 
@@ -346,6 +344,8 @@ struct Attempt {
 struct UpstreamHttp {
     s: Rc<UpstreamShared>,
     attempt: Option<Attempt>,
+    /// The attempt's body was adapted.
+    done: bool,
 }
 
 impl Context for UpstreamHttp {}
@@ -445,12 +445,38 @@ impl HttpContext for UpstreamHttp {
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        if self.attempt.is_none() {
+        if self.attempt.is_none() || self.done {
             return Action::Continue;
         }
         if !end_of_stream {
             return Action::Pause;
         }
+        self.finish(size)
+    }
+
+    fn on_http_request_trailers(&mut self, _n: usize) -> Action {
+        // A body that ends with trailers is adapted like one that ends with its last chunk.
+        if self.attempt.is_some() && !self.done {
+            return self.finish(tollgate_wasm::host::buffer_len(BufferType::HttpRequestBody));
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        if let Some(a) = &self.attempt {
+            set_resp_header("x-tollgate-provider", Some(&a.provider_name));
+            if let Some(m) = a.model.as_deref().or(a.endpoint_model.as_deref()) {
+                set_resp_header("x-tollgate-model", Some(m));
+            }
+        }
+        Action::Continue
+    }
+}
+
+impl UpstreamHttp {
+    /// The attempt's body is complete: set this attempt's model, path and key.
+    fn finish(&mut self, size: usize) -> Action {
+        self.done = true;
         let raw = buffer(BufferType::HttpRequestBody, size);
         let mut body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         let Some(a) = self.attempt.as_mut() else {
@@ -480,16 +506,6 @@ impl HttpContext for UpstreamHttp {
         a.model = Some(model.clone());
         if let Some(a) = self.attempt.as_ref() {
             self.rewrite_headers(a, &model);
-        }
-        Action::Continue
-    }
-
-    fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
-        if let Some(a) = &self.attempt {
-            set_resp_header("x-tollgate-provider", Some(&a.provider_name));
-            if let Some(m) = a.model.as_deref().or(a.endpoint_model.as_deref()) {
-                set_resp_header("x-tollgate-model", Some(m));
-            }
         }
         Action::Continue
     }

@@ -25,21 +25,14 @@ pub fn resolve(r: &Router, model: &str) -> Target {
     }
 }
 
-/// The model a JSON request body names: `Ok(None)` when it names none, `Err` (a message for the
-/// client) when the body is not a JSON object, names `model` twice or not as a string.
-pub fn body_model(raw: &[u8]) -> Result<Option<String>, &'static str> {
-    // Only `model` is needed to route; the rest is skipped without building a document, and a
-    // second `model` key is an error (a duplicate would let a body mean two things).
-    #[derive(serde::Deserialize)]
-    struct Head {
-        model: Option<serde_json::Value>,
-    }
-    let head: Head = serde_json::from_slice(raw)
-        .map_err(|_| "The request body must be a JSON object with a single `model` field.")?;
-    match head.model {
+/// The model a parsed request body names: `Ok(None)` when it names none, `Err` (a message for
+/// the client) when `model` is not a non-empty string. (Duplicate keys never get this far: the
+/// strict parse refuses them.)
+pub fn doc_model(doc: &serde_json::Value) -> Result<Option<String>, String> {
+    match doc.get("model") {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(m)) if !m.is_empty() => Ok(Some(m)),
-        Some(_) => Err("`model` must be a non-empty string."),
+        Some(serde_json::Value::String(m)) if !m.is_empty() => Ok(Some(m.clone())),
+        Some(_) => Err("`model` must be a non-empty string.".into()),
     }
 }
 
@@ -89,18 +82,19 @@ pub fn latest_user_text(body: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod body_model_tests {
-    use super::body_model;
+mod doc_model_tests {
+    use super::doc_model;
+    use serde_json::json;
 
     #[test]
     fn model_of_a_body() {
-        assert_eq!(body_model(br#"{"model":"m","x":1}"#), Ok(Some("m".into())));
-        assert_eq!(body_model(br#"{"messages":[]}"#), Ok(None));
-        assert!(body_model(br#"{"model":"a","model":"b"}"#).is_err());
-        assert!(body_model(br#"{"model":7}"#).is_err());
-        assert!(body_model(br#"{"model":""}"#).is_err());
-        assert!(body_model(br#"[{"model":"m"}]"#).is_err());
-        assert!(body_model(b"not json").is_err());
+        assert_eq!(
+            doc_model(&json!({"model": "m", "x": 1})),
+            Ok(Some("m".into()))
+        );
+        assert_eq!(doc_model(&json!({"messages": []})), Ok(None));
+        assert!(doc_model(&json!({"model": 7})).is_err());
+        assert!(doc_model(&json!({"model": ""})).is_err());
     }
 }
 

@@ -3,8 +3,9 @@
 use crate::config::Config;
 use crate::record::{Outcome, UsageRecord};
 use tollgate_core::api::ApiKind;
+use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
-use tollgate_core::request::{with_include_usage, ParsedRequest};
+use tollgate_core::request::{set_include_usage, ParsedRequest};
 use tollgate_core::sse::SseParser;
 use tollgate_core::usage::{self, EventRole, ResponseFacts, StreamUsage};
 
@@ -96,19 +97,39 @@ impl Exchange {
 
     /// Reads the complete request body once; may ask for the usage-chunk injection.
     pub fn on_request_body(&mut self, body: &[u8], cfg: &Config) -> RequestAction {
-        match ParsedRequest::parse(self.kind, &self.path, body) {
-            Ok(req) => {
-                self.requested_model = req.facts.model.clone();
-                self.stream_requested = req.facts.stream;
-                if cfg.inject_stream_usage && req.lacks_stream_usage() {
-                    if let Some(b) = with_include_usage(body) {
-                        self.strip_usage_chunk = true;
-                        return RequestAction::Replace(b);
+        let mut req = LlmRequest::new(self.kind, self.path.clone(), body.to_vec());
+        match self.on_request(&mut req, cfg) {
+            RequestAction::Forward if req.new_body().is_some() => match req.new_body() {
+                Some(Ok(b)) => RequestAction::Replace(b),
+                _ => RequestAction::Forward,
+            },
+            other => other,
+        }
+    }
+
+    /// Reads the parsed request; may add `stream_options.include_usage` to it (then
+    /// [`LlmRequest::mark_changed`]). `Replace` is never returned here: the change is in `req`.
+    pub fn on_request(&mut self, req: &mut LlmRequest, cfg: &Config) -> RequestAction {
+        let (kind, path) = (self.kind, self.path.clone());
+        let parsed = req
+            .doc()
+            .ok()
+            .and_then(|doc| ParsedRequest::from_doc(kind, &path, doc).ok());
+        match parsed {
+            Some(p) => {
+                self.requested_model = p.facts.model.clone();
+                self.stream_requested = p.facts.stream;
+                if cfg.inject_stream_usage && p.lacks_stream_usage() {
+                    if let Ok(doc) = req.doc_mut() {
+                        if set_include_usage(doc) {
+                            req.mark_changed();
+                            self.strip_usage_chunk = true;
+                        }
                     }
                 }
                 RequestAction::Forward
             }
-            Err(_) => {
+            None => {
                 self.request_unparseable = true;
                 match cfg.failure_mode {
                     FailureMode::Allow => RequestAction::Forward,

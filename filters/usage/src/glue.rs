@@ -1,19 +1,17 @@
-//! proxy-wasm adapter: reads headers and bodies, hands them to [`Exchange`], emits the record.
+//! proxy-wasm adapter: the usage stage reads the caller from headers, the request from the pipeline,
+//! the answer chunk by chunk, and emits one record.
 
 use crate::config::Config;
 use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
 use crate::record::UsageRecord;
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
-use tollgate_core::api::ApiKind;
-use tollgate_core::config::FailureMode;
+use tollgate_core::body::LlmRequest;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    buffer, llm_request, now_ns, reject, req_header, resp_header, set_buffer, set_filter_state,
-    set_req_header, set_resp_header, Filter,
+    now_ns, reject, req_header, resp_header, set_filter_state, set_req_header, set_resp_header,
+    Answer, Filter, Head, Stage, Step,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -21,10 +19,10 @@ tollgate_wasm::filter_entry!(Usage);
 
 #[derive(Default)]
 /// The usage emitter as a [`Filter`].
-struct Usage;
+pub struct Usage;
 
 /// What all streams of the plugin share.
-struct Shared {
+pub struct Shared {
     config: Rc<Config>,
     metrics: Rc<RefCell<Metrics>>,
 }
@@ -45,17 +43,17 @@ impl Filter for Usage {
         })
     }
 
-    fn http(s: &Rc<Shared>) -> Box<dyn HttpContext> {
-        Box::new(Http {
+    fn stage(s: &Rc<Shared>) -> Option<Box<dyn Stage>> {
+        Some(Box::new(UsageStage {
             config: s.config.clone(),
             metrics: s.metrics.clone(),
             exchange: None,
             hold_headers: false,
-        })
+        }))
     }
 }
 
-struct Http {
+struct UsageStage {
     config: Rc<Config>,
     metrics: Rc<RefCell<Metrics>>,
     exchange: Option<Exchange>,
@@ -63,9 +61,7 @@ struct Http {
     hold_headers: bool,
 }
 
-impl Context for Http {}
-
-impl Http {
+impl UsageStage {
     fn emit(&mut self) {
         let Some(x) = self.exchange.as_mut() else {
             return;
@@ -74,20 +70,23 @@ impl Http {
         self.publish(rec);
     }
 
-    fn reject_bad_request(&self) -> Action {
-        let body = openai_error_body(
-            "request body is not a valid JSON LLM request",
-            "invalid_request_error",
-            "invalid_request_body",
-        );
-        reject("usage", 400, Vec::new(), &body)
+    fn publish(&mut self, rec: UsageRecord) {
+        for (k, v) in rec.filter_state() {
+            set_filter_state(k, &v);
+        }
+        let bad_request = self
+            .exchange
+            .as_ref()
+            .is_some_and(Exchange::request_unparseable);
+        self.exchange = None;
+        self.metrics.borrow_mut().record(&rec, bad_request);
     }
 }
 
-impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let Some((kind, path)) = llm_request() else {
-            return Action::Continue;
+impl Stage for UsageStage {
+    fn request_headers(&mut self, head: &Head) -> Step {
+        let Some(kind) = head.kind else {
+            return Step::Next;
         };
         let cfg = &self.config;
         let client = req_header(&cfg.client_id_header).filter(|c| !c.is_empty());
@@ -97,53 +96,41 @@ impl HttpContext for Http {
             client,
             provider: req_header(&cfg.provider_header)
                 .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| kind.provider_hint(&path).to_owned()),
+                .unwrap_or_else(|| kind.provider_hint(&head.path).to_owned()),
         };
         // A compressed answer cannot be read; Envoy's compressor can still compress for the client.
         set_req_header("accept-encoding", None);
-        if cfg.inject_stream_usage
-            && matches!(kind, ApiKind::ChatCompletions | ApiKind::Completions)
-        {
-            // The body may grow by the include_usage option; let Envoy re-frame it.
-            set_req_header("content-length", None);
-        }
-        self.exchange = Some(Exchange::new(kind, &path, caller, now_ns()));
-        if !end_of_stream && cfg.failure_mode == FailureMode::Deny {
-            // Hold the headers so a rejected body never opens an upstream request.
-            return Action::Pause;
-        }
-        Action::Continue
+        // The body may grow by the include_usage option; let Envoy re-frame it.
+        set_req_header("content-length", None);
+        self.exchange = Some(Exchange::new(kind, &head.path, caller, now_ns()));
+        Step::Next
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, req: &mut LlmRequest) -> Step {
         let Some(x) = self.exchange.as_mut() else {
-            return Action::Continue;
+            return Step::Next;
         };
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        let body = buffer(BufferType::HttpRequestBody, size);
-        match x.on_request_body(&body, &self.config) {
-            RequestAction::Forward => Action::Continue,
-            RequestAction::Replace(b) => {
-                if !set_buffer(BufferType::HttpRequestBody, size, &b) {
-                    log::warn!("tollgate_usage: could not rewrite request body; forwarding as is");
-                }
-                Action::Continue
-            }
+        match x.on_request(req, &self.config) {
+            RequestAction::Forward | RequestAction::Replace(_) => Step::Next,
             RequestAction::Reject => {
                 self.metrics
                     .borrow_mut()
                     .incr("tollgate_unparseable_requests_total", &[], 1);
                 self.exchange = None;
-                self.reject_bad_request()
+                let body = openai_error_body(
+                    "request body is not a valid JSON LLM request",
+                    "invalid_request_error",
+                    "invalid_request_body",
+                );
+                reject("usage", 400, Vec::new(), &body);
+                Step::Replied
             }
         }
     }
 
-    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+    fn response_headers(&mut self, end_of_stream: bool) -> Answer {
         let Some(x) = self.exchange.as_mut() else {
-            return Action::Continue;
+            return Answer::Skip;
         };
         let status = resp_header(":status")
             .and_then(|s| s.parse().ok())
@@ -160,29 +147,25 @@ impl HttpContext for Http {
         }
         if end_of_stream {
             self.emit();
-            return Action::Continue;
+            return Answer::Skip;
         }
         if self.config.usage_headers && !x.is_stream() {
             self.hold_headers = true;
-            return Action::Pause;
+            return Answer::WholeWithHeaders;
         }
-        Action::Continue
+        Answer::Stream
     }
 
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn response_body(&mut self, chunk: &mut Vec<u8>, end_of_stream: bool) -> bool {
         let Some(x) = self.exchange.as_mut() else {
-            return Action::Continue;
+            return false;
         };
-        if self.hold_headers && !end_of_stream {
-            return Action::Pause; // buffer until the whole body is here
-        }
-        let chunk = buffer(BufferType::HttpResponseBody, size);
+        let mut changed = false;
         if let ChunkAction::Replace(b) =
-            x.on_response_chunk(&chunk, end_of_stream, now_ns(), &self.config)
+            x.on_response_chunk(chunk, end_of_stream, now_ns(), &self.config)
         {
-            if !set_buffer(BufferType::HttpResponseBody, size, &b) {
-                log::warn!("tollgate_usage: could not rewrite response chunk");
-            }
+            *chunk = b;
+            changed = true;
         }
         if end_of_stream {
             if self.hold_headers {
@@ -195,31 +178,16 @@ impl HttpContext for Http {
                 self.emit();
             }
         }
-        Action::Continue
+        changed
     }
 
-    fn on_http_response_trailers(&mut self, _n: usize) -> Action {
+    fn response_trailers(&mut self) {
         self.emit();
-        Action::Continue
     }
 
-    fn on_log(&mut self) {
+    fn log(&mut self) {
         // Reached without end of stream: the stream was reset or cut; count what was seen.
         self.emit();
-    }
-}
-
-impl Http {
-    fn publish(&mut self, rec: UsageRecord) {
-        for (k, v) in rec.filter_state() {
-            set_filter_state(k, &v);
-        }
-        let bad_request = self
-            .exchange
-            .as_ref()
-            .is_some_and(Exchange::request_unparseable);
-        self.exchange = None;
-        self.metrics.borrow_mut().record(&rec, bad_request);
     }
 }
 
