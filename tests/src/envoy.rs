@@ -86,24 +86,18 @@ pub fn shipped_config() -> String {
     std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap_or_default()
 }
 
-/// Replaces the JSON `configuration` of the wasm filter named `filter` (e.g. `tollgate.usage`).
-pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
-    let lines: Vec<&str> = yaml.lines().collect();
+/// The lines of the wasm filter item `- name: {filter}` and of its inline `value: |` block:
+/// (item start, value line, end of the value block).
+fn filter_block(lines: &[&str], filter: &str) -> Option<(usize, usize, usize)> {
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let Some(start) = lines
+    let start = lines
         .iter()
-        .position(|l| l.trim() == format!("- name: {filter}"))
-    else {
-        panic!("filter {filter} not found in config");
-    };
-    let Some(rel) = lines
-        .iter()
-        .skip(start)
-        .position(|l| l.trim() == "value: |")
-    else {
-        panic!("filter {filter} has no inline configuration");
-    };
-    let value_line = start + rel;
+        .position(|l| l.trim() == format!("- name: {filter}"))?;
+    let value_line = start
+        + lines
+            .iter()
+            .skip(start)
+            .position(|l| l.trim() == "value: |")?;
     let base = indent(lines[value_line]);
     let end = lines
         .iter()
@@ -111,6 +105,26 @@ pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
         .skip(value_line + 1)
         .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
         .map_or(lines.len(), |(i, _)| i);
+    Some((start, value_line, end))
+}
+
+/// The sections of the pipeline filter `tollgate`, in order, as JSON texts.
+pub fn pipeline_sections(yaml: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let Some((_, value_line, end)) = filter_block(&lines, "tollgate") else {
+        return Vec::new();
+    };
+    let text = lines[value_line + 1..end].join("\n");
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else {
+        panic!("the pipeline configuration is not a JSON object");
+    };
+    map.into_iter().map(|(k, v)| (k, v.to_string())).collect()
+}
+
+/// Replaces lines `value_line+1..end` (a filter's inline configuration) with `json`.
+fn put_value(lines: &[&str], value_line: usize, end: usize, json: &str) -> String {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let base = indent(lines[value_line]);
     let mut out: Vec<String> = lines[..=value_line].iter().map(|s| s.to_string()).collect();
     for line in json.lines() {
         out.push(format!("{}{}", " ".repeat(base + 2), line.trim_start()));
@@ -119,8 +133,58 @@ pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
     out.join("\n") + "\n"
 }
 
-/// Removes every HTTP filter `name` (each whole list item) from a config.
+/// Rewrites the pipeline's configuration from `sections` (name, JSON text — invalid JSON is kept
+/// as it is, for tests of refused configurations).
+fn put_sections(yaml: &str, sections: &[(String, String)]) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let Some((_, value_line, end)) = filter_block(&lines, "tollgate") else {
+        panic!("no pipeline filter `tollgate` in config");
+    };
+    let body: Vec<String> = sections
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {}", v.replace('\n', " ")))
+        .collect();
+    put_value(
+        &lines,
+        value_line,
+        end,
+        &format!("{{\n{}\n}}", body.join(",\n")),
+    )
+}
+
+/// Replaces the configuration of policy `filter` (e.g. `tollgate.usage`): the section `usage` of
+/// the pipeline filter, or the whole configuration of a standalone filter of that name.
+pub fn with_filter_config(yaml: &str, filter: &str, json: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    if let Some((_, value_line, end)) = filter_block(&lines, filter) {
+        return put_value(&lines, value_line, end, json);
+    }
+    let name = filter.trim_start_matches("tollgate.");
+    let mut sections = pipeline_sections(yaml);
+    match sections.iter_mut().find(|(k, _)| k == name) {
+        Some(s) => s.1 = json.to_owned(),
+        None => panic!("policy {filter} not found in config"),
+    }
+    put_sections(yaml, &sections)
+}
+
+/// Removes policy `name` (`tollgate.pii`: the pipeline's section; any other filter: its list item).
 pub fn without_filter(yaml: &str, name: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    if filter_block(&lines, name).is_none() && filter_block(&lines, "tollgate").is_some() {
+        let section = name.trim_start_matches("tollgate.");
+        let sections = pipeline_sections(yaml);
+        if sections.iter().any(|(k, _)| k == section) {
+            let kept: Vec<(String, String)> =
+                sections.into_iter().filter(|(k, _)| k != section).collect();
+            return put_sections(yaml, &kept);
+        }
+    }
+    without_list_item(yaml, name)
+}
+
+/// Removes every list item `- name: {name}` (with the comment lines right above it).
+fn without_list_item(yaml: &str, name: &str) -> String {
     let mut lines: Vec<&str> = yaml.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
     while let Some(start) = lines
@@ -134,7 +198,6 @@ pub fn without_filter(yaml: &str, name: &str) -> String {
             .skip(start + 1)
             .find(|(_, l)| !l.trim().is_empty() && indent(l) <= base)
             .map_or(lines.len(), |(i, _)| i);
-        // Comment lines right above the item belong to it.
         let mut from = start;
         while from > 0 && lines[from - 1].trim_start().starts_with('#') {
             from -= 1;
@@ -142,6 +205,38 @@ pub fn without_filter(yaml: &str, name: &str) -> String {
         lines.drain(from..end);
     }
     lines.join("\n") + "\n"
+}
+
+/// The same gateway with the policies as four separate wasm filters (one plugin each, root_ids
+/// `tollgate_pii`, ...), as users who want single policies configure them.
+pub fn separate_filters(yaml: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let Some((start, _, end)) = filter_block(&lines, "tollgate") else {
+        panic!("no pipeline filter `tollgate` in config");
+    };
+    let mut from = start;
+    while from > 0 && lines[from - 1].trim_start().starts_with('#') {
+        from -= 1;
+    }
+    let item: Vec<&str> = lines[start..end].to_vec();
+    let mut out: Vec<String> = lines[..from].iter().map(|s| s.to_string()).collect();
+    for (name, json) in pipeline_sections(yaml) {
+        let one = item
+            .join("\n")
+            .replace("- name: tollgate\n", &format!("- name: tollgate.{name}\n"))
+            .replace("name: tollgate\n", &format!("name: tollgate_{name}\n"))
+            .replace(
+                "root_id: tollgate\n",
+                &format!("root_id: tollgate_{name}\n"),
+            );
+        let one_lines: Vec<&str> = one.lines().collect();
+        let Some((_, v, e)) = filter_block(&one_lines, &format!("tollgate.{name}")) else {
+            panic!("malformed pipeline item");
+        };
+        out.push(put_value(&one_lines, v, e, &json).trim_end().to_owned());
+    }
+    out.extend(lines[end..].iter().map(|s| s.to_string()));
+    out.join("\n") + "\n"
 }
 
 /// Client names the test harness can authenticate as (besides the shipped demo clients); each has
