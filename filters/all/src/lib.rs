@@ -94,7 +94,8 @@ fn compile(config: &[u8]) -> Result<Vec<StageFactory>, String> {
         ));
     }
     if stages.is_empty() {
-        return Err("no policy configured (sections `pii`, `router`, `usage`, `ratelimit`)".into());
+        // Allowed (it is the floor of a wasm filter in Envoy, measured by `make bench`), but said.
+        log::warn!("tollgate: no policy configured: the pipeline passes every request untouched");
     }
     Ok(stages)
 }

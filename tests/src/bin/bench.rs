@@ -167,13 +167,15 @@ fn main() {
         }
         y
     };
+    let baseline = without_filter(&without_filter(&full, "tollgate"), UPSTREAM);
     let configs: Vec<(&str, String)> = vec![
-        ("baseline (no wasm)", strip_all(&[])),
+        ("baseline (no wasm)", baseline),
+        ("no-op wasm (empty pipeline)", strip_all(&[])),
         ("pii", strip_all(&["tollgate.pii"])),
         ("router", strip_all(&["tollgate.router"])),
         ("usage", strip_all(&["tollgate.usage"])),
         ("ratelimit", strip_all(&["tollgate.ratelimit"])),
-        ("all filters", full.clone()),
+        ("pipeline, all policies (shipped)", full.clone()),
     ];
     let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);

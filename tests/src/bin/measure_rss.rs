@@ -5,7 +5,7 @@
 //! every worker. Prints a Markdown table (used in README.md).
 
 use serde_json::json;
-use tollgate_e2e::envoy::{shipped_config, without_filter, Envoy};
+use tollgate_e2e::envoy::{separate_filters, shipped_config, without_filter, Envoy};
 use tollgate_e2e::fake::FakeProvider;
 
 fn main() {
@@ -17,36 +17,27 @@ fn main() {
         }
     };
     let full = shipped_config();
-    let none = [
-        "tollgate.pii",
-        "tollgate.router",
-        "tollgate.upstream",
-        "tollgate.usage",
-        "tollgate.ratelimit",
-    ]
-    .iter()
-    .fold(full.clone(), |y, f| without_filter(&y, f));
+    // No wasm at all: the pipeline filter and the upstream adapter removed.
+    let none = ["tollgate", "tollgate.upstream"]
+        .iter()
+        .fold(full.clone(), |y, f| without_filter(&y, f));
     let separate = separate_modules(&full);
-    let usage_only = [
-        "tollgate.pii",
-        "tollgate.router",
-        "tollgate.upstream",
-        "tollgate.ratelimit",
-    ]
-    .iter()
-    .fold(separate.clone(), |y, f| without_filter(&y, f));
+    // The pipeline with the usage policy alone (and no upstream adapter).
+    let usage_only = ["tollgate.pii", "tollgate.router", "tollgate.ratelimit", "tollgate.upstream"]
+        .iter()
+        .fold(full.clone(), |y, f| without_filter(&y, f));
     println!("| Envoy config (`--concurrency 2`) | RSS (MiB) | vs. no filters |");
     println!("|---|---|---|");
     let mut base = 0.0;
     for (name, yaml) in [
         ("no Tollgate filters", &none),
-        ("usage emitter alone (tollgate_usage.wasm)", &usage_only),
+        ("usage policy alone (pipeline, no upstream adapter)", &usage_only),
         (
-            "all filters, one module per filter (one VM each)",
+            "all policies, one module per filter (one VM each) + upstream VM",
             &separate,
         ),
         (
-            "all filters, combined tollgate.wasm (shipped: one VM)",
+            "all policies, pipeline in tollgate.wasm + upstream VM (shipped)",
             &full,
         ),
     ] {
@@ -73,23 +64,23 @@ fn main() {
     }
 }
 
-/// The shipped config with each plugin on its own standalone module and vm_id (one VM per filter).
+/// The shipped config with each policy as its own plugin on its own standalone module and vm_id
+/// (one VM per filter); the upstream adapter keeps its own VM as shipped.
 fn separate_modules(yaml: &str) -> String {
     let mut root = String::new();
-    yaml.lines()
+    separate_filters(yaml)
+        .lines()
         .map(|l| {
             if let Some(r) = l.trim().strip_prefix("root_id: ") {
                 root = r.to_owned();
             }
-            let module = if root == "tollgate_upstream" {
-                "tollgate_router"
+            if l.trim() == "vm_config: *client_vm" {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!(
+                    "{indent}vm_config: {{ vm_id: {root}, runtime: envoy.wasm.runtime.v8, code: {{ local: {{ filename: target/wasm32-wasip1/release/{root}.wasm }} }} }}"
+                )
             } else {
-                root.as_str()
-            };
-            if l.trim() == "vm_id: tollgate" {
-                l.replace("vm_id: tollgate", &format!("vm_id: {root}"))
-            } else {
-                l.replace("release/tollgate.wasm", &format!("release/{module}.wasm"))
+                l.to_owned()
             }
         })
         .collect::<Vec<_>>()
