@@ -24,25 +24,31 @@ impl Rng {
     }
 }
 
+#[rustfmt::skip]
 const SCRIPTS: &[&str] = &[
     "hello", "World", "données", "Straße", "naïve", "привет", "Москва", "مرحبا", "שלום", "नमस्ते",
     "こんにちは", "ラーメン", "漢字テスト", "中文字符", "한국어", "ภาษาไทย", "Ελληνικά", "ქართული",
     "e\u{301}", "a\u{308}\u{323}", "ǅungla", "ﬁne", "İstanbul", "ß", "ÆØÅ",
 ];
+#[rustfmt::skip]
 const EMOJI: &[&str] = &[
     "🙂", "👩‍💻", "👨‍👩‍👧‍👦", "🏳️‍🌈", "👍🏽", "🇩🇪", "❤️", "🧑🏿‍🚀", "☕", "\u{1F600}\u{FE0F}",
 ];
+#[rustfmt::skip]
 const PUNCT: &[&str] = &[
     ".", ",", "!", "?", "'s", "'t", "'re", "'VE", "'ll", "'D", "'M", "(", ")", "{}", "[]", "::", "->",
     "=>", "\"", "«", "»", "—", "…", "$", "€", "%", "#", "@", "/", "\\", "`", "~", "¿", "¡",
 ];
+#[rustfmt::skip]
 const SPACES: &[&str] = &[
     " ", "  ", "   ", "\t", "\n", "\n\n", "\r\n", " \n", "\u{a0}", "\u{3000}", "\u{2009}", "\t\t ",
     " \r\n\r\n ",
 ];
 
 fn long_run(rng: &mut Rng) -> String {
-    let unit = rng.pick(&["a", "Z", "9", "!", " ", "\n", "é", "字", "🙂", "ab", "xyz", "-", "0"]);
+    let unit = rng.pick(&[
+        "a", "Z", "9", "!", " ", "\n", "é", "字", "🙂", "ab", "xyz", "-", "0",
+    ]);
     unit.repeat(100 + rng.below(1400))
 }
 
@@ -126,6 +132,11 @@ fn long_pieces_are_counted_exactly() {
         "xyzzy".repeat(800),
         format!(" {}", "Ünïcödé".repeat(300)),
     ] {
-        assert_eq!(bpe.count(&t), reference.encode_ordinary(&t).len(), "{} bytes", t.len());
+        assert_eq!(
+            bpe.count(&t),
+            reference.encode_ordinary(&t).len(),
+            "{} bytes",
+            t.len()
+        );
     }
 }

@@ -135,16 +135,14 @@ impl Pipeline {
             }
         }
         match req.new_body() {
-            None => {}
-            Some(Ok(body)) => {
-                if !set_buffer(BufferType::HttpRequestBody, req.raw().len(), &body) {
-                    // Never forward the original of a body a policy had to change.
-                    return self.fail("the request body could not be rewritten");
-                }
+            None => Action::Continue,
+            Some(Ok(body)) if set_buffer(BufferType::HttpRequestBody, req.raw().len(), &body) => {
+                Action::Continue
             }
-            Some(Err(_)) => return self.fail("the request body could not be serialised"),
+            // Never forward the original of a body a policy had to change.
+            Some(Ok(_)) => self.fail("the request body could not be rewritten"),
+            Some(Err(_)) => self.fail("the request body could not be serialised"),
         }
-        Action::Continue
     }
 
     fn fail(&mut self, message: &str) -> Action {

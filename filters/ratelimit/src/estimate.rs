@@ -88,15 +88,15 @@ pub fn estimate_doc(
     };
     let count = |s: &str| bpe.count(s) as u64;
     let prompt_tokens = match kind {
-        ApiKind::ChatCompletions => prompt::chat(bpe, &v, &rules),
-        ApiKind::Responses => prompt::responses(bpe, &v, &rules),
+        ApiKind::ChatCompletions => prompt::chat(bpe, v, &rules),
+        ApiKind::Responses => prompt::responses(bpe, v, &rules),
         ApiKind::AnthropicMessages => {
             let system = match v.get("system") {
                 Some(Value::String(s)) => count(s),
                 Some(parts) => texts(Some(parts)).map(count).sum(),
                 None => 0,
             };
-            prompt::chat(bpe, &v, &rules) + system
+            prompt::chat(bpe, v, &rules) + system
         }
         ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
             let contents = v

@@ -23,15 +23,23 @@ fn main() {
         .fold(full.clone(), |y, f| without_filter(&y, f));
     let separate = separate_modules(&full);
     // The pipeline with the usage policy alone (and no upstream adapter).
-    let usage_only = ["tollgate.pii", "tollgate.router", "tollgate.ratelimit", "tollgate.upstream"]
-        .iter()
-        .fold(full.clone(), |y, f| without_filter(&y, f));
+    let usage_only = [
+        "tollgate.pii",
+        "tollgate.router",
+        "tollgate.ratelimit",
+        "tollgate.upstream",
+    ]
+    .iter()
+    .fold(full.clone(), |y, f| without_filter(&y, f));
     println!("| Envoy config (`--concurrency 2`) | RSS (MiB) | vs. no filters |");
     println!("|---|---|---|");
     let mut base = 0.0;
     for (name, yaml) in [
         ("no Tollgate filters", &none),
-        ("usage policy alone (pipeline, no upstream adapter)", &usage_only),
+        (
+            "usage policy alone (pipeline, no upstream adapter)",
+            &usage_only,
+        ),
         (
             "all policies, one module per filter (one VM each) + upstream VM",
             &separate,

@@ -47,14 +47,32 @@ fn main() {
     // Tokenizer per input class: ours and tiktoken-rs (the reference) on the same text, o200k_base.
     let reference = tiktoken_rs::o200k_base().unwrap_or_else(|e| panic!("{e}"));
     let classes: [(&'static str, String); 8] = [
-        ("tokens: English prose", "The quick brown fox jumps over the lazy dog; it's 42 degrees. ".repeat(40)),
-        ("tokens: code", "fn main() {\n    let x: Vec<u32> = (0..10).map(|i| i * 2).collect();\n}\n".repeat(30)),
-        ("tokens: CJK", "東京都の天気は晴れです。明日は雨が降るでしょう。".repeat(40)),
-        ("tokens: mixed scripts", "Hello мир مرحبا नमस्ते 你好 こんにちは 안녕 Γειά ".repeat(40)),
+        (
+            "tokens: English prose",
+            "The quick brown fox jumps over the lazy dog; it's 42 degrees. ".repeat(40),
+        ),
+        (
+            "tokens: code",
+            "fn main() {\n    let x: Vec<u32> = (0..10).map(|i| i * 2).collect();\n}\n".repeat(30),
+        ),
+        (
+            "tokens: CJK",
+            "東京都の天気は晴れです。明日は雨が降るでしょう。".repeat(40),
+        ),
+        (
+            "tokens: mixed scripts",
+            "Hello мир مرحبا नमस्ते 你好 こんにちは 안녕 Γειά ".repeat(40),
+        ),
         ("tokens: one char x 4096", "a".repeat(4096)),
-        ("tokens: long pieces", "supercalifragilisticexpialidocious".repeat(60)),
+        (
+            "tokens: long pieces",
+            "supercalifragilisticexpialidocious".repeat(60),
+        ),
         ("tokens: ZWJ emoji", "👩‍💻👨‍👩‍👧‍👦🏳️‍🌈👍🏽 ".repeat(60)),
-        ("tokens: whitespace runs", "a    \n\n\t\t   \r\n     b ".repeat(80)),
+        (
+            "tokens: whitespace runs",
+            "a    \n\n\t\t   \r\n     b ".repeat(80),
+        ),
     ];
     for (name, t) in &classes {
         assert_eq!(o200k.count(t), reference.encode_ordinary(t).len(), "{name}");
