@@ -46,12 +46,6 @@ pub fn reject(filter: &str, status: u32, mut headers: Vec<(String, String)>, bod
     Action::Pause
 }
 
-/// Method, path and API shape of the request when it is an LLM call (`None` otherwise).
-pub fn llm_request() -> Option<(tollgate_core::api::ApiKind, String)> {
-    let (method, path) = (req_header(":method")?, req_header(":path")?);
-    tollgate_core::api::ApiKind::classify(&method, &path).map(|k| (k, path))
-}
-
 /// Per-VM cache of metric ids, keyed by the full tagged stat name.
 #[derive(Default)]
 pub struct Metrics {

@@ -167,13 +167,15 @@ impl Pipeline {
         self.run_from(0, LlmRequest::new(kind, head.path, raw))
     }
 
-    fn whole_answer(&mut self, size: usize) {
-        let mut body = host::buffer(BufferType::HttpResponseBody, size);
+    /// Reads the answer's first `size` bytes once, hands them through the stages in reverse, and
+    /// writes them back once if a stage changed them.
+    fn pass_answer(&mut self, size: usize, end_of_stream: bool) {
+        let mut chunk = host::buffer(BufferType::HttpResponseBody, size);
         let mut changed = false;
         for s in self.stages.iter_mut().rev() {
-            changed |= s.response_body(&mut body, true);
+            changed |= s.response_body(&mut chunk, end_of_stream);
         }
-        if changed && !set_buffer(BufferType::HttpResponseBody, size, &body) {
+        if changed && !set_buffer(BufferType::HttpResponseBody, size, &chunk) {
             log::warn!("tollgate: could not rewrite the answer");
         }
     }
@@ -292,18 +294,11 @@ impl HttpContext for Pipeline {
                     return Action::Pause; // Envoy buffers the answer
                 }
                 self.response_done = true;
-                self.whole_answer(size);
+                self.pass_answer(size, true);
             }
             Answer::Stream => {
                 self.response_done = end_of_stream;
-                let mut chunk = host::buffer(BufferType::HttpResponseBody, size);
-                let mut changed = false;
-                for s in self.stages.iter_mut().rev() {
-                    changed |= s.response_body(&mut chunk, end_of_stream);
-                }
-                if changed && !set_buffer(BufferType::HttpResponseBody, size, &chunk) {
-                    log::warn!("tollgate: could not rewrite an answer chunk");
-                }
+                self.pass_answer(size, end_of_stream);
             }
         }
         Action::Continue
@@ -313,7 +308,7 @@ impl HttpContext for Pipeline {
         if !self.response_done && matches!(self.answer, Answer::Whole | Answer::WholeWithHeaders) {
             self.response_done = true;
             let size = host::buffer_len(BufferType::HttpResponseBody);
-            self.whole_answer(size);
+            self.pass_answer(size, true);
         }
         for s in self.stages.iter_mut().rev() {
             s.response_trailers();
