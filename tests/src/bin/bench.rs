@@ -156,7 +156,7 @@ fn main() {
         r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"total_tokens":1000000000000,"prompt_tokens":1000000000000}]}"#,
     );
     let strip_all = |keep: &[&str]| {
-        let mut y = full.clone();
+        let mut y = unrouted_to_local(&full);
         for f in FILTERS {
             if !keep.contains(f) {
                 y = without_filter(&y, f);
@@ -167,7 +167,7 @@ fn main() {
         }
         y
     };
-    let baseline = without_filter(&without_filter(&full, "tollgate"), UPSTREAM);
+    let baseline = unrouted_to_local(&without_filter(&without_filter(&full, "tollgate"), UPSTREAM));
     let configs: Vec<(&str, String)> = vec![
         ("baseline (no wasm)", baseline),
         ("no-op wasm (empty pipeline)", strip_all(&[])),
@@ -280,4 +280,24 @@ fn main() {
     let _ = std::fs::write(&out, format!("{md}\n{analysis}"));
     let _ = std::fs::remove_dir_all(&dir);
     println!("{md}");
+}
+
+/// For configurations without the router policy: LLM requests that no router placed go to the local
+/// fake provider (the shipped route table answers them 503), so every row measures a proxied request.
+fn unrouted_to_local(yaml: &str) -> String {
+    let Some(at) = yaml.find("- name: llm_unrouted") else {
+        return yaml.to_owned();
+    };
+    let Some(from) = yaml[at..].find("direct_response:").map(|i| at + i) else {
+        return yaml.to_owned();
+    };
+    let end_marker = "response_headers_to_add: *json_error";
+    let Some(to) = yaml[from..].find(end_marker).map(|i| from + i + end_marker.len()) else {
+        return yaml.to_owned();
+    };
+    // `local` comes from CDS: a static route may name it only without load-time validation.
+    format!("{}route: {{ cluster: local, timeout: 300s }}{}", &yaml[..from], &yaml[to..]).replace(
+        "            name: tollgate\n            virtual_hosts:",
+        "            name: tollgate\n            validate_clusters: false\n            virtual_hosts:",
+    )
 }
