@@ -185,7 +185,14 @@ fn main() {
     ];
     let port = fake.addr().port();
     let mut results: Vec<(String, String, u32, Run)> = Vec::new();
+    // BENCH_ROWS=baseline,pipeline runs only the rows whose name contains one of the words.
+    let only: Vec<String> = std::env::var("BENCH_ROWS")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     for (name, yaml) in &configs {
+        if !only.is_empty() && !only.iter().any(|w| name.contains(w.as_str())) {
+            continue;
+        }
         let ports: Vec<(u16, u16)> = tollgate_e2e::envoy::SHIPPED_PORTS
             .iter()
             .map(|p| (*p, port))
