@@ -54,6 +54,12 @@ pub struct Head {
 pub trait Stage {
     /// Request headers. A stage that answers locally returns [`Step::Replied`].
     fn request_headers(&mut self, head: &Head) -> Step;
+    /// Whether the request headers must wait for this stage's verdict on the body (a stage that may
+    /// refuse the request, or route it). A stage that only reads or rewrites the body says `false`:
+    /// its headers go ahead (Istio's WasmPlugin cannot set `allow_on_headers_stop_iteration`).
+    fn holds_request_headers(&self) -> bool {
+        true
+    }
     /// The complete body of an LLM request.
     fn request_body(&mut self, req: &mut LlmRequest) -> Step;
     /// The answer to a callout this stage started ([`Step::Wait`]).
@@ -241,9 +247,13 @@ impl HttpContext for Pipeline {
         if end_of_stream {
             return self.finish_request(0);
         }
-        // Nothing goes upstream before every stage has seen the body (needs
-        // allow_on_headers_stop_iteration: true).
-        Action::Pause
+        // Nothing goes upstream before every stage that may refuse or route the request has seen the
+        // body (needs allow_on_headers_stop_iteration: true); the body itself is always held.
+        if self.stages.iter().any(|s| s.holds_request_headers()) {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 use tollgate_core::body::LlmRequest;
+use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
     now_ns, reject, req_header, resp_header, set_filter_state, set_req_header, set_resp_header,
@@ -104,6 +105,11 @@ impl Stage for UsageStage {
         set_req_header("content-length", None);
         self.exchange = Some(Exchange::new(kind, &head.path, caller, now_ns()));
         Step::Next
+    }
+
+    fn holds_request_headers(&self) -> bool {
+        // Only to refuse unreadable bodies (`failure_mode: deny`); otherwise the headers go ahead.
+        self.config.failure_mode == FailureMode::Deny
     }
 
     fn request_body(&mut self, req: &mut LlmRequest) -> Step {
