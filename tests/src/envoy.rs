@@ -662,3 +662,36 @@ pub fn assert_config_refused(filter: &str, config: &str, field: &str, fake_port:
         ),
     }
 }
+
+/// The Python of `.tools/venv` (`$TOLLGATE_PYTHON` overrides; `make tools` installs it).
+pub fn python() -> String {
+    std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
+        repo_root()
+            .join(".tools/venv/bin/python")
+            .display()
+            .to_string()
+    })
+}
+
+/// Runs the repository's Python script `script` (a path from the repository root) with `args`;
+/// panics with its stderr if it fails, and returns what it printed.
+pub fn run_python<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> String {
+    let py = python();
+    let out = Command::new(&py)
+        .arg(repo_root().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {py} (run `make tools`): {e}"));
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`run_python`] for a script that prints one JSON value.
+pub fn run_python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Value {
+    let out = run_python(script, args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {out}"))
+}

@@ -1,31 +1,16 @@
 //! The unmodified OpenAI Python SDK (examples/openai-sdk/client.py) through a real Envoy.
 
-use serde_json::Value;
-use std::process::Command;
-use tollgate_e2e::envoy::{repo_root, Envoy};
+use tollgate_e2e::envoy::{run_python_json, Envoy};
 use tollgate_e2e::fake::FakeProvider;
 
 #[test]
 fn openai_python_sdk_works_unchanged() {
-    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
-        repo_root()
-            .join(".tools/venv/bin/python")
-            .display()
-            .to_string()
-    });
     let fake = FakeProvider::start().expect("fake provider");
     let envoy = Envoy::start_shipped(fake.addr().port());
-    let out = Command::new(&python)
-        .arg(repo_root().join("examples/openai-sdk/client.py"))
-        .arg(format!("http://{}/v1", envoy.addr))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (run `make tools`): {e}"));
-    assert!(
-        out.status.success(),
-        "SDK client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = run_python_json(
+        "examples/openai-sdk/client.py",
+        &[format!("http://{}/v1", envoy.addr)],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
 
     assert_eq!(
         v["chat"]["content"],
@@ -96,25 +81,12 @@ fn openai_python_sdk_works_unchanged() {
 /// model to the Anthropic provider, authenticated with the client's secret as `x-api-key`.
 #[test]
 fn anthropic_python_sdk_works_unchanged() {
-    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
-        repo_root()
-            .join(".tools/venv/bin/python")
-            .display()
-            .to_string()
-    });
     let fake = FakeProvider::start().expect("fake provider");
     let envoy = Envoy::start_shipped(fake.addr().port());
-    let out = Command::new(&python)
-        .arg(repo_root().join("examples/anthropic-sdk/client.py"))
-        .arg(format!("http://{}", envoy.addr))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (run `make tools`): {e}"));
-    assert!(
-        out.status.success(),
-        "SDK client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = run_python_json(
+        "examples/anthropic-sdk/client.py",
+        &[format!("http://{}", envoy.addr)],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
     assert_eq!(
         v["message"]["content"],
         "What are the key benefits of API governance?"

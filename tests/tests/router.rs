@@ -1,8 +1,8 @@
 //! End-to-end: model and semantic routing with Envoy-native fallback, with one fake provider per
 //! provider (default/embeddings on the 18080 slot, "openai" on 18081, "gemini" on 18082).
 
-use serde_json::{json, Value};
-use tollgate_e2e::envoy::{self, repo_root, Envoy};
+use serde_json::json;
+use tollgate_e2e::envoy::{self, Envoy};
 use tollgate_e2e::fake::{FakeProvider, Knobs};
 use tollgate_e2e::http::{self, Response};
 
@@ -323,24 +323,13 @@ fn auto_routes_by_prompt_with_both_classifiers() {
 #[test]
 fn openai_sdk_works_with_provider_prefixed_models() {
     let r = rig();
-    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
-        repo_root()
-            .join(".tools/venv/bin/python")
-            .display()
-            .to_string()
-    });
-    let out = std::process::Command::new(&python)
-        .arg(repo_root().join("examples/openai-sdk/client.py"))
-        .arg(format!("http://{}/v1", r.envoy.addr))
-        .arg("gemini/gemini-2.5-flash")
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = envoy::run_python_json(
+        "examples/openai-sdk/client.py",
+        &[
+            format!("http://{}/v1", r.envoy.addr),
+            "gemini/gemini-2.5-flash".into(),
+        ],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["stream"]["content"], "Stream without usage, please.");
     assert_eq!(v["stream"]["usage_chunks"], 0);
     assert_eq!(

@@ -328,14 +328,10 @@ fn revoking_a_client_takes_effect_without_a_restart() {
 
 #[test]
 fn jwt_is_the_alternative_for_companies_with_an_idp() {
-    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| "python3".into());
     let token = |sub: &str, secret: &str| -> String {
-        let out = std::process::Command::new(&python)
-            .arg(repo_root().join("examples/jwt/make_token.py"))
-            .args([sub, secret])
-            .output()
-            .expect("python");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        envoy::run_python("examples/jwt/make_token.py", &[sub, secret])
+            .trim()
+            .to_owned()
     };
     let clients = std::fs::read_to_string(repo_root().join("examples/jwt/clients.yaml"))
         .expect("jwt example");
@@ -473,31 +469,18 @@ fn request_trailers_run_every_policy() {
     let body = chat_body("echo", pii).to_string();
 
     // HTTP/2 (h2c): DATA without END_STREAM, then a trailers frame.
-    let python = std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| {
-        repo_root()
-            .join(".tools/venv/bin/python")
-            .display()
-            .to_string()
-    });
     let file = envoy.dir().join("body.json");
     std::fs::write(&file, &body).expect("write");
-    let out = std::process::Command::new(&python)
-        .arg(repo_root().join("tests/scripts/h2_trailers.py"))
-        .args([
-            "127.0.0.1",
-            &envoy.addr.port().to_string(),
-            "/v1/chat/completions",
-        ])
-        .arg(&file)
-        .arg(format!("authorization={}", bearer("tester")))
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = envoy::run_python_json(
+        "tests/scripts/h2_trailers.py",
+        &[
+            "127.0.0.1".to_owned(),
+            envoy.addr.port().to_string(),
+            "/v1/chat/completions".to_owned(),
+            file.display().to_string(),
+            format!("authorization={}", bearer("tester")),
+        ],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["status"], 200, "{v}");
 
     // HTTP/1.1 chunked with a trailer.
