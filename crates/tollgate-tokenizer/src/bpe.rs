@@ -92,33 +92,22 @@ impl Bpe {
         })
     }
 
-    fn entry(&self, i: usize) -> Option<(u64, u32)> {
-        let e = self.table.get(i * 12..i * 12 + 12)?;
-        let h = u64::from_le_bytes(e.get(..8)?.try_into().ok()?);
-        let r = u32::from_le_bytes(e.get(8..)?.try_into().ok()?);
-        Some((h, r))
-    }
-
     /// Rank of a byte sequence, if it is a token.
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
         let h = fnv1a64(bytes);
-        // The bucket of the top 16 bits narrows the search to a handful of entries.
+        // The bucket of the top 16 bits narrows the search to a handful of entries (about three on
+        // average), scanned in order: cheaper than a binary search at that size.
         let bucket = (h >> 48) as usize;
-        let at = |i: usize| -> Option<usize> {
-            let b = self.index.get(i * 4..i * 4 + 4)?;
-            Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
-        };
-        let (mut lo, mut hi) = (at(bucket)?, at(bucket + 1)?);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let (mh, r) = self.entry(mid)?;
-            match mh.cmp(&h) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(r),
-            }
-        }
-        None
+        let bounds = self.index.get(bucket * 4..bucket * 4 + 8)?;
+        let (lo, hi) = bounds.split_at(4);
+        let lo = u32::from_le_bytes(lo.try_into().ok()?) as usize;
+        let hi = u32::from_le_bytes(hi.try_into().ok()?) as usize;
+        let want = h.to_le_bytes();
+        self.table
+            .get(lo * 12..hi * 12)?
+            .chunks_exact(12)
+            .find(|e| e.get(..8) == Some(&want[..]))
+            .and_then(|e| Some(u32::from_le_bytes(e.get(8..12)?.try_into().ok()?)))
     }
 
     /// Number of pre-tokenised pieces (benchmarking aid: the regex's share of [`Bpe::count`]).
