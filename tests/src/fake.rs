@@ -405,6 +405,7 @@ enum Api {
     Anthropic,
     Gemini { stream: bool, sse: bool },
     Embeddings,
+    GeminiEmbed,
 }
 
 fn route(req: &Request, slot: Option<usize>, shared: &Shared) -> Reply {
@@ -446,6 +447,8 @@ fn route(req: &Request, slot: Option<usize>, shared: &Shared) -> Reply {
         }
     } else if path.ends_with("/embeddings") {
         Api::Embeddings
+    } else if path.ends_with(":embedContent") {
+        Api::GeminiEmbed
     } else {
         return json_reply(
             404,
@@ -479,6 +482,7 @@ fn route(req: &Request, slot: Option<usize>, shared: &Shared) -> Reply {
         Api::Anthropic => anthropic(&ctx, &body, malformed),
         Api::Gemini { stream, sse } => gemini(&ctx, stream, sse, malformed),
         Api::Embeddings => embeddings(&ctx, &body),
+        Api::GeminiEmbed => json_reply(200, json!({"embedding": {"values": embed(&ctx.reply)}})),
     }
 }
 
@@ -505,7 +509,7 @@ fn error_reply(api: Api, status: u16) -> Reply {
     let msg = format!("fake provider error {status}");
     let v = match api {
         Api::Anthropic => json!({"type": "error", "error": {"type": anth_type, "message": msg}}),
-        Api::Gemini { .. } => {
+        Api::Gemini { .. } | Api::GeminiEmbed => {
             json!({"error": {"code": status, "message": msg, "status": gem_status}})
         }
         _ => json!({"error": {"message": msg, "type": oai_type, "param": null, "code": oai_type}}),
@@ -618,6 +622,14 @@ impl Ctx {
                     msgs.push((role, text_of(c.get("parts").unwrap_or(&Value::Null))));
                 }
             }
+            Api::GeminiEmbed => msgs.push((
+                "input".into(),
+                text_of(
+                    body.get("content")
+                        .and_then(|c| c.get("parts"))
+                        .unwrap_or(&Value::Null),
+                ),
+            )),
             Api::Embeddings => match body.get("input") {
                 Some(Value::String(s)) => msgs.push(("input".into(), s.clone())),
                 Some(Value::Array(a)) => {

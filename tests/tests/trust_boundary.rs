@@ -607,6 +607,14 @@ fn native_shapes_are_routed_by_model_to_their_family() {
         &json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // Gemini's embedContent: routed by the model in its path; PII in it is redacted too.
+    let r = envoy.post(
+        "/v1beta/models/gemini-embedding-001:embedContent",
+        &[],
+        &json!({"content": {"parts": [{"text": "embed jane.doe@example.com"}]}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["embedding"]["values"].is_array(), "{}", r.text());
     // A native shape whose model is served by another family: refused, nothing upstream.
     let before = fake.requests().len();
     let r = envoy.post(
@@ -636,4 +644,24 @@ fn native_shapes_are_routed_by_model_to_their_family() {
         reqs[1].json().get("model").is_none(),
         "no model added to a Gemini native body"
     );
+    assert_eq!(
+        reqs[2].path,
+        "/v1beta/models/gemini-embedding-001:embedContent"
+    );
+    assert_eq!(
+        reqs[2].headers.get("x-goog-api-key").map(String::as_str),
+        Some("test-gemini-key")
+    );
+    assert!(
+        !reqs[2].body.contains("jane.doe@example.com"),
+        "{}",
+        reqs[2].body
+    );
+    let log = envoy.wait_access_log(4);
+    let embed = log
+        .iter()
+        .find(|l| l["api"] == "gemini_embed")
+        .expect("embed logged");
+    assert_eq!(embed["route"], "gemini");
+    assert_eq!(embed["ratelimit_decision"], "admitted");
 }

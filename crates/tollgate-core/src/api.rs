@@ -17,6 +17,8 @@ pub enum ApiKind {
     GeminiGenerate,
     /// Gemini `models/{model}:streamGenerateContent` (SSE with `alt=sse`, else a JSON array).
     GeminiStreamGenerate,
+    /// Gemini `models/{model}:embedContent` (its answer reports no usage).
+    GeminiEmbed,
 }
 
 impl ApiKind {
@@ -34,6 +36,7 @@ impl ApiKind {
             return match action {
                 "generateContent" => Some(ApiKind::GeminiGenerate),
                 "streamGenerateContent" => Some(ApiKind::GeminiStreamGenerate),
+                "embedContent" => Some(ApiKind::GeminiEmbed),
                 _ => None,
             };
         }
@@ -53,7 +56,9 @@ impl ApiKind {
     pub fn provider_hint(self, path: &str) -> &'static str {
         match self {
             ApiKind::AnthropicMessages => "anthropic",
-            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => "gemini",
+            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
+                "gemini"
+            }
             _ if path.contains("/v1beta/openai/") => "gemini",
             _ => "openai",
         }
@@ -69,6 +74,7 @@ impl ApiKind {
             ApiKind::AnthropicMessages => "anthropic_messages",
             ApiKind::GeminiGenerate => "gemini_generate",
             ApiKind::GeminiStreamGenerate => "gemini_stream_generate",
+            ApiKind::GeminiEmbed => "gemini_embed",
         }
     }
 }
@@ -109,6 +115,10 @@ mod tests {
             (
                 "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
                 Some(ApiKind::GeminiStreamGenerate),
+            ),
+            (
+                "/v1beta/models/gemini-embedding-001:embedContent",
+                Some(ApiKind::GeminiEmbed),
             ),
             ("/v1/models", None),
             ("/healthz", None),

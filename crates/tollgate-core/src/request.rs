@@ -39,14 +39,14 @@ impl ParsedRequest {
             return Err(NotAnLlmRequest);
         }
         let model = match kind {
-            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
                 gemini_model_from_path(path).map(str::to_owned)
             }
             _ => doc.get("model").and_then(Value::as_str).map(str::to_owned),
         };
         let stream = match kind {
             ApiKind::GeminiStreamGenerate => true,
-            ApiKind::GeminiGenerate | ApiKind::Embeddings => false,
+            ApiKind::GeminiGenerate | ApiKind::GeminiEmbed | ApiKind::Embeddings => false,
             _ => doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
         };
         let include_usage = doc

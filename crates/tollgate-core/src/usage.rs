@@ -208,7 +208,7 @@ pub fn from_json(kind: ApiKind, body: &[u8]) -> Result<ResponseFacts, Unparseabl
                 model: b.model,
             })
         }
-        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
             let first = body.iter().find(|b| !b.is_ascii_whitespace());
             let items: Vec<GeminiBody> = if first == Some(&b'[') {
                 // streamGenerateContent without alt=sse: a JSON array of chunks.
@@ -334,7 +334,7 @@ impl StreamUsage {
                     self.facts.usage = Some(totals.usage());
                 }
             }
-            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
                 let b: GeminiBody = serde_json::from_slice(data).map_err(err)?;
                 self.facts.model = b.model_version.or(self.facts.model.take());
                 if let Some(u) = b.usage_metadata {
@@ -381,7 +381,7 @@ pub fn output_text(kind: ApiKind, v: &serde_json::Value, out: &mut String) {
                 push(part.get("text"));
             }
         }
-        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
             let items = match v {
                 Value::Array(a) => a.clone(),
                 other => vec![other.clone()],

@@ -69,7 +69,7 @@ pub fn output_texts(kind: ApiKind, v: &mut Value, f: Visit<'_>) {
             }
             string(c.get_mut("text"), f);
         }),
-        ApiKind::Embeddings => {}
+        ApiKind::Embeddings | ApiKind::GeminiEmbed => {}
         ApiKind::Responses => {
             string(v.get_mut("delta"), f);
             string(v.get_mut("text"), f);
@@ -124,7 +124,7 @@ pub fn is_delta_event(kind: ApiKind, v: &Value) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|c| !c.is_empty()),
         ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => v.get("candidates").is_some(),
-        ApiKind::Embeddings => false,
+        ApiKind::Embeddings | ApiKind::GeminiEmbed => false,
     }
 }
 

@@ -76,7 +76,7 @@ pub fn estimate_doc(
         return Err(NotLlm);
     }
     let model = match kind {
-        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
             gemini_model_from_path(path).map(str::to_owned)
         }
         _ => v.get("model").and_then(Value::as_str).map(str::to_owned),
@@ -112,6 +112,9 @@ pub fn estimate_doc(
                     .map(|c| 3 + texts(c.get("parts")).map(count).sum::<u64>())
                     .sum::<u64>()
         }
+        ApiKind::GeminiEmbed => texts(v.get("content").and_then(|c| c.get("parts")))
+            .map(count)
+            .sum(),
         ApiKind::Embeddings | ApiKind::Completions => {
             let field = if kind == ApiKind::Embeddings {
                 "input"

@@ -236,7 +236,7 @@ impl Stage for RouterStage {
     /// provider.
     fn request_body(&mut self, req: &mut LlmRequest) -> Step {
         let model = match req.kind {
-            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => {
+            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
                 Ok(gemini_model_from_path(&req.path).map(str::to_owned))
             }
             _ => match req.doc() {
