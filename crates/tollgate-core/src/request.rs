@@ -72,13 +72,6 @@ impl ParsedRequest {
     }
 }
 
-/// `body` with `stream_options.include_usage = true`, every other field kept in order.
-pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
-    let mut doc = serde_json::from_slice::<Value>(body).ok()?;
-    set_include_usage(&mut doc).then_some(())?;
-    serde_json::to_vec(&doc).ok()
-}
-
 /// Sets `stream_options.include_usage = true` in a request object; `false` if it is not an object.
 pub fn set_include_usage(doc: &mut Value) -> bool {
     let Value::Object(doc) = doc else {
@@ -99,6 +92,13 @@ pub fn set_include_usage(doc: &mut Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The body with `include_usage` set, serialised (what the pipeline writes).
+    fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
+        let mut doc = crate::body::parse_body(body).ok()?;
+        set_include_usage(&mut doc).then_some(())?;
+        serde_json::to_vec(&doc).ok()
+    }
 
     #[test]
     fn reads_chat_request() {

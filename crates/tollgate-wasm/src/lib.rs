@@ -7,7 +7,7 @@ pub mod pipeline;
 
 pub use host::{
     buffer, get_property, get_string_property, req_header, req_header_bytes, resp_header,
-    send_reply, set_buffer, set_filter_state, set_req_header, set_resp_header,
+    set_buffer, set_filter_state, set_req_header, set_resp_header,
 };
 pub use pipeline::{Answer, Head, Pipeline, Stage, Step};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -31,7 +31,6 @@ pub fn now_ms() -> u64 {
 /// records `tollgate.rejected_by` for the access log, since later filters never see the request.
 /// Returns [`Action::Pause`] for the caller to return.
 pub fn reject(filter: &str, status: u32, mut headers: Vec<(String, String)>, body: &str) -> Action {
-    pipeline::note_reply();
     set_filter_state("tollgate.rejected_by", filter);
     if !headers.iter().any(|(k, _)| k == "content-type") {
         headers.push(("content-type".to_owned(), "application/json".to_owned()));
@@ -40,9 +39,7 @@ pub fn reject(filter: &str, status: u32, mut headers: Vec<(String, String)>, bod
         tollgate_core::error::LOCAL_REPLY_HEADER.to_owned(),
         filter.to_owned(),
     ));
-    if !send_reply(status, &headers, body) {
-        log::warn!("tollgate_{filter}: could not send local reply {status}");
-    }
+    pipeline::answer(status, &headers, body);
     Action::Pause
 }
 

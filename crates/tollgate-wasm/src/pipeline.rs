@@ -7,7 +7,8 @@
 //! pipeline with one stage.
 
 use crate::host;
-use crate::{reject, req_header, send_reply, set_buffer};
+use crate::host::send_reply;
+use crate::{reject, req_header, set_buffer};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
 use std::cell::Cell;
@@ -78,12 +79,12 @@ pub trait Stage {
 }
 
 thread_local! {
-    /// Set by [`crate::reject`] and [`send_reply`]'s callers: a local reply went out.
+    /// Set by [`answer`] (which [`crate::reject`] uses): a local reply went out.
     static REPLIED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Records that a local reply was sent in this callback.
-pub(crate) fn note_reply() {
+fn note_reply() {
     REPLIED.with(|r| r.set(true));
 }
 

@@ -3,12 +3,12 @@
 
 use crate::config::{Config, NonJson};
 use crate::redact::{audit_summary, Audit, Vault};
-use crate::request::redact_doc;
+use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::api::ApiKind;
-use tollgate_core::body::{BodyError, LlmRequest};
+use tollgate_core::body::LlmRequest;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
     reject, resp_header, set_filter_state, set_req_header, set_resp_header, Answer, Filter, Head,
@@ -139,18 +139,31 @@ impl Stage for PiiStage {
         }
         let sh = self.shared.clone();
         let cfg = &sh.config;
-        if req.raw().len() > cfg.max_body_bytes {
-            self.uninspected("too_large");
-            return self.refuse(
-                413,
-                "request body is larger than the PII filter's max_body_bytes",
-                "request_too_large",
-            );
-        }
         let (mut vault, mut audit) = (Vault::default(), Audit::new());
-        let outcome = match req.doc_mut() {
-            Ok(doc) => redact_doc(cfg, doc, &mut vault, &mut audit),
-            Err(BodyError::NotJson(_)) => {
+        let outcome = redact_request(cfg, req, &mut vault, &mut audit);
+        if matches!(outcome, Outcome::Forward(_) | Outcome::Block(_)) {
+            self.count(&audit, "request");
+            set_filter_state("tollgate.pii.request", &audit_summary(&audit));
+        }
+        match outcome {
+            Outcome::Forward(_) => {
+                self.vault = Some(Rc::new(vault));
+                Step::Next
+            }
+            Outcome::Block(labels) => {
+                set_filter_state("tollgate.pii.decision", "blocked");
+                let msg = format!("Request blocked: it contains {}.", labels.join(", "));
+                self.refuse(400, &msg, "pii_blocked")
+            }
+            Outcome::TooLarge => {
+                self.uninspected("too_large");
+                self.refuse(
+                    413,
+                    "request body is larger than the PII filter's max_body_bytes",
+                    "request_too_large",
+                )
+            }
+            Outcome::NotJson => {
                 self.uninspected("not_json");
                 if cfg.non_json_body == NonJson::Block {
                     return self.refuse(
@@ -159,29 +172,13 @@ impl Stage for PiiStage {
                         "invalid_request_body",
                     );
                 }
-                return Step::Next;
+                Step::Next
             }
             // Duplicate keys, not an object, not UTF-8: a body that could mean two things is never
             // passed, whatever `non_json_body` says.
-            Err(e) => {
+            Outcome::Invalid(e) => {
                 self.uninspected(e.code());
-                return self.refuse(400, &e.message(), e.code());
-            }
-        };
-        self.count(&audit, "request");
-        set_filter_state("tollgate.pii.request", &audit_summary(&audit));
-        match outcome {
-            Ok(changed) => {
-                if changed {
-                    req.mark_changed();
-                }
-                self.vault = Some(Rc::new(vault));
-                Step::Next
-            }
-            Err(labels) => {
-                set_filter_state("tollgate.pii.decision", "blocked");
-                let msg = format!("Request blocked: it contains {}.", labels.join(", "));
-                self.refuse(400, &msg, "pii_blocked")
+                self.refuse(400, &e.message(), e.code())
             }
         }
     }

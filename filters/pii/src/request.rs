@@ -3,13 +3,14 @@
 use crate::config::Config;
 use crate::redact::{redact, Audit, Vault};
 use serde_json::Value;
-use tollgate_core::body::{parse_body, visit_texts, BodyError};
+use tollgate_core::body::{visit_texts, BodyError, LlmRequest};
 
 /// What to do with the request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Forward; with a rewritten body when something was replaced.
-    Forward(Option<Vec<u8>>),
+    /// Forward; `true` when texts were replaced (the request is marked changed, written once by the
+    /// pipeline).
+    Forward(bool),
     /// Refuse (400): these labels have action `block`.
     Block(Vec<String>),
     /// The body is not JSON.
@@ -20,33 +21,35 @@ pub enum Outcome {
     TooLarge,
 }
 
-/// Detects and rewrites every text of the request; placeholders go to `vault`.
-pub fn redact_request(cfg: &Config, body: &[u8], vault: &mut Vault, audit: &mut Audit) -> Outcome {
-    if body.len() > cfg.max_body_bytes {
+/// Detects and rewrites every text of the request in place; placeholders go to `vault`.
+pub fn redact_request(
+    cfg: &Config,
+    req: &mut LlmRequest,
+    vault: &mut Vault,
+    audit: &mut Audit,
+) -> Outcome {
+    if req.raw().len() > cfg.max_body_bytes {
         return Outcome::TooLarge;
     }
-    let mut v = match parse_body(body) {
+    let doc = match req.doc_mut() {
         Ok(v) => v,
         Err(BodyError::NotJson(_)) => return Outcome::NotJson,
         Err(e) => return Outcome::Invalid(e),
     };
-    let changed = match redact_doc(cfg, &mut v, vault, audit) {
-        Ok(changed) => changed,
-        Err(blocked) => return Outcome::Block(blocked),
-    };
-    if !changed {
-        return Outcome::Forward(None);
-    }
-    match serde_json::to_vec(&v) {
-        Ok(b) => Outcome::Forward(Some(b)),
-        // Never forward a partially redacted body.
-        Err(_) => Outcome::Block(vec!["UNSERIALIZABLE".into()]),
+    match redact_doc(cfg, doc, vault, audit) {
+        Ok(changed) => {
+            if changed {
+                req.mark_changed();
+            }
+            Outcome::Forward(changed)
+        }
+        Err(blocked) => Outcome::Block(blocked),
     }
 }
 
 /// Redacts every text of a parsed request in place: `Ok(changed)`, or `Err(labels)` when a label
 /// with action `block` was found (then the document must not be forwarded).
-pub fn redact_doc(
+fn redact_doc(
     cfg: &Config,
     doc: &mut Value,
     vault: &mut Vault,
@@ -81,6 +84,18 @@ mod tests {
         Config::from_json(j.as_bytes()).unwrap_or_else(|e| unreachable!("{e}"))
     }
 
+    fn req(body: &[u8]) -> LlmRequest {
+        LlmRequest::new(
+            tollgate_core::api::ApiKind::ChatCompletions,
+            "/v1/chat/completions".into(),
+            body.to_vec(),
+        )
+    }
+
+    fn redact_bytes(c: &Config, body: &[u8]) -> Outcome {
+        redact_request(c, &mut req(body), &mut Vault::default(), &mut Audit::new())
+    }
+
     #[test]
     fn every_provider_visible_text_is_redacted() {
         let body = serde_json::json!({"model": "m", "messages": [
@@ -91,9 +106,12 @@ mod tests {
             {"role": "tool", "tool_call_id": "1", "content": "phone +44 20 7946 0958"}
         ]});
         let (mut v, mut a) = (Vault::default(), Audit::new());
-        let Outcome::Forward(Some(out)) =
-            redact_request(&cfg("{}"), body.to_string().as_bytes(), &mut v, &mut a)
-        else {
+        let mut r = req(body.to_string().as_bytes());
+        assert_eq!(
+            redact_request(&cfg("{}"), &mut r, &mut v, &mut a),
+            Outcome::Forward(true)
+        );
+        let Some(Ok(out)) = r.new_body() else {
             unreachable!()
         };
         let s = String::from_utf8(out).unwrap_or_default();
@@ -111,11 +129,11 @@ mod tests {
     fn block_names_labels_not_values() {
         let c = cfg(r#"{"actions":{"SSN":"block"}}"#);
         let body = br#"{"input":"my ssn is 123-45-6789","instructions":"be nice"}"#;
-        let out = redact_request(&c, body, &mut Vault::default(), &mut Audit::new());
-        assert_eq!(out, Outcome::Block(vec!["SSN".into()]));
+        assert_eq!(redact_bytes(&c, body), Outcome::Block(vec!["SSN".into()]));
+        assert_eq!(redact_bytes(&c, b"{no"), Outcome::NotJson);
         assert_eq!(
-            redact_request(&c, b"{no", &mut Vault::default(), &mut Audit::new()),
-            Outcome::NotJson
+            redact_bytes(&c, br#"{"input":"nothing personal"}"#),
+            Outcome::Forward(false)
         );
         // Duplicate keys, arrays, non-UTF-8: refused whatever the config says about non-JSON.
         for bad in [
@@ -123,15 +141,9 @@ mod tests {
             b"[1]",
             b"{\"input\":\"\xe9\"}",
         ] {
-            assert!(matches!(
-                redact_request(&c, bad, &mut Vault::default(), &mut Audit::new()),
-                Outcome::Invalid(_)
-            ));
+            assert!(matches!(redact_bytes(&c, bad), Outcome::Invalid(_)));
         }
         let small = cfg(r#"{"max_body_bytes":10}"#);
-        assert_eq!(
-            redact_request(&small, body, &mut Vault::default(), &mut Audit::new()),
-            Outcome::TooLarge
-        );
+        assert_eq!(redact_bytes(&small, body), Outcome::TooLarge);
     }
 }

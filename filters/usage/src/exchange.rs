@@ -98,12 +98,9 @@ impl Exchange {
     /// Reads the complete request body once; may ask for the usage-chunk injection.
     pub fn on_request_body(&mut self, body: &[u8], cfg: &Config) -> RequestAction {
         let mut req = LlmRequest::new(self.kind, self.path.clone(), body.to_vec());
-        match self.on_request(&mut req, cfg) {
-            RequestAction::Forward if req.new_body().is_some() => match req.new_body() {
-                Some(Ok(b)) => RequestAction::Replace(b),
-                _ => RequestAction::Forward,
-            },
-            other => other,
+        match (self.on_request(&mut req, cfg), req.new_body()) {
+            (RequestAction::Forward, Some(Ok(b))) => RequestAction::Replace(b),
+            (action, _) => action,
         }
     }
 
