@@ -216,17 +216,28 @@ fn budgets_are_charged_exactly_the_reported_usage_streamed_or_not() {
     };
     let spent: u64 = (0..3).map(|i| usage(i, "total_tokens")).sum();
     let prompts: u64 = (0..3).map(|i| usage(i, "prompt_tokens")).sum();
-    // At admission of the fourth request: earlier ones are settled at their real totals, and the
-    // fourth has reserved its counted prompt, which equals what the provider counted.
+    let log = envoy.wait_access_log(4);
+    let reserved_d = log
+        .iter()
+        .find(|l| {
+            l["request_id"].as_str() == reqs[3].headers.get("x-request-id").map(String::as_str)
+        })
+        .and_then(|l| l["ratelimit_prompt_estimate"].as_str())
+        .and_then(|s| s.parse::<u64>().ok())
+        .expect("fourth request's reservation in the access log");
+    // Far from the limit the prompt is reserved at its byte-length bound (no tokenizing): at or
+    // above what the provider counted.
+    assert!(reserved_d >= usage(3, "prompt_tokens"));
+    // At admission of the fourth request the earlier ones are settled at their real totals, and
+    // the fourth holds its reservation.
     assert_eq!(
         header_u64(&d, "x-ratelimit-remaining-tokens"),
-        5000 - spent - usage(3, "prompt_tokens")
+        5000 - spent - reserved_d
     );
     assert_eq!(
         header_u64(&d, "x-ratelimit-remaining-prompt-tokens"),
-        4000 - prompts - usage(3, "prompt_tokens")
+        4000 - prompts - reserved_d
     );
-    let log = envoy.wait_access_log(4);
     for line in &log {
         let rid = line["request_id"].as_str().unwrap_or_default();
         let rec = reqs
@@ -234,17 +245,78 @@ fn budgets_are_charged_exactly_the_reported_usage_streamed_or_not() {
             .find(|r| r.headers.get("x-request-id").map(String::as_str) == Some(rid))
             .expect("recorded");
         let u = rec.reported_usage.as_ref().expect("usage");
-        assert_eq!(
-            line["ratelimit_prompt_estimate"].as_str(),
-            Some(u["prompt_tokens"].to_string().as_str()),
-            "estimate"
-        );
+        assert_eq!(line["ratelimit_prompt_basis"].as_str(), Some("bound"));
         assert_eq!(
             line["ratelimit_charged_tokens"].as_str(),
             Some(u["total_tokens"].to_string().as_str()),
             "charge"
         );
     }
+    // Once settled, the budget holds exactly the reported usage of all four.
+    let total: u64 = (0..4).map(|i| usage(i, "total_tokens")).sum();
+    let e = chat(&envoy, "carol", "fifth", &[], json!({}));
+    assert_eq!(e.status, 200);
+    let log = envoy.wait_access_log(5);
+    let reserved_e = log[4]["ratelimit_prompt_estimate"]
+        .as_str()
+        .and_then(|s| s.parse::<u64>().ok())
+        .expect("reservation");
+    assert_eq!(
+        header_u64(&e, "x-ratelimit-remaining-tokens"),
+        5000 - total - reserved_e
+    );
+}
+
+#[test]
+fn near_the_limit_the_prompt_is_counted_exactly_and_charged_exactly_either_way() {
+    // A prompt whose byte length is far above its token count.
+    let text = "one two three four five six seven eight nine ten eleven twelve thirteen";
+    let (fake, envoy) = start(
+        r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"prompt_tokens":100000}]}"#,
+    );
+    assert_eq!(chat(&envoy, "probe", text, &[], json!({})).status, 200);
+    let exact = fake.requests()[0].reported_usage.clone().expect("usage")["prompt_tokens"]
+        .as_u64()
+        .expect("prompt tokens");
+    let log = envoy.wait_access_log(1);
+    assert_eq!(
+        log[0]["ratelimit_prompt_basis"], "bound",
+        "far from the limit"
+    );
+    let bound: u64 = log[0]["ratelimit_prompt_estimate"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("bound");
+    assert!(bound > exact + 10, "bound {bound} vs exact {exact}");
+    drop(envoy);
+    drop(fake);
+
+    // A budget between the exact count and the bound: admitted, counted exactly.
+    let cap = exact + 5;
+    let (fake, envoy) = start(&format!(
+        r#"{{"limits":[{{"name":"per-client","key":["header:x-client-id"],"prompt_tokens":{cap}}}]}}"#
+    ));
+    let r = chat(&envoy, "alice", text, &[], json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(header_u64(&r, "x-ratelimit-remaining-prompt-tokens"), 5);
+    let log = envoy.wait_access_log(1);
+    assert_eq!(log[0]["ratelimit_prompt_basis"], "exact", "near the limit");
+    assert_eq!(
+        log[0]["ratelimit_prompt_estimate"].as_str(),
+        Some(exact.to_string().as_str())
+    );
+    // Settled at the reported usage: 5 left, so the same prompt no longer fits, counted exactly.
+    let r = chat(&envoy, "alice", text, &[], json!({}));
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(header_u64(&r, "x-ratelimit-remaining-prompt-tokens"), 5);
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "the refused request reached the provider"
+    );
+    let log = envoy.wait_access_log(2);
+    assert_eq!(log[1]["ratelimit_prompt_basis"], "exact");
+    drop(fake);
 }
 
 #[test]

@@ -17,6 +17,30 @@
 use crate::Bpe;
 use serde_json::Value;
 
+/// What the rules count one string with: the BPE itself, or [`ByteBound`].
+pub trait Count {
+    /// Tokens of `s` (or an upper bound of them).
+    fn tokens(&self, s: &str) -> u64;
+}
+
+impl Count for Bpe {
+    fn tokens(&self, s: &str) -> u64 {
+        self.count(s) as u64
+    }
+}
+
+/// An upper bound instead of a count: every BPE token is at least one byte, so a string's byte
+/// length bounds its token count from above. The rules only add counts (or subtract constants), so
+/// the same rules over this bound a whole prompt — without running the tokenizer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByteBound;
+
+impl Count for ByteBound {
+    fn tokens(&self, s: &str) -> u64 {
+        s.len() as u64
+    }
+}
+
 /// Counting choices the cookbook leaves to the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
@@ -34,12 +58,12 @@ const PER_MESSAGE: u64 = 3;
 const PER_NAME: u64 = 1;
 const REPLY_PRIMING: u64 = 3;
 
-fn text(bpe: &Bpe, s: &str) -> u64 {
-    bpe.count(s) as u64
+fn text<C: Count + ?Sized>(bpe: &C, s: &str) -> u64 {
+    bpe.tokens(s)
 }
 
 /// Tokens of a `content` value: a string or a list of parts.
-fn content(bpe: &Bpe, v: &Value, rules: &Rules) -> u64 {
+fn content<C: Count + ?Sized>(bpe: &C, v: &Value, rules: &Rules) -> u64 {
     match v {
         Value::String(s) => text(bpe, s),
         Value::Array(parts) => parts.iter().map(|p| part(bpe, p, rules)).sum(),
@@ -47,7 +71,7 @@ fn content(bpe: &Bpe, v: &Value, rules: &Rules) -> u64 {
     }
 }
 
-fn part(bpe: &Bpe, p: &Value, rules: &Rules) -> u64 {
+fn part<C: Count + ?Sized>(bpe: &C, p: &Value, rules: &Rules) -> u64 {
     match p.get("type").and_then(Value::as_str) {
         Some("text" | "input_text" | "output_text" | "refusal") => {
             let t = p
@@ -62,7 +86,7 @@ fn part(bpe: &Bpe, p: &Value, rules: &Rules) -> u64 {
     }
 }
 
-fn tool_calls(bpe: &Bpe, calls: &Value) -> u64 {
+fn tool_calls<C: Count + ?Sized>(bpe: &C, calls: &Value) -> u64 {
     calls
         .as_array()
         .into_iter()
@@ -80,7 +104,7 @@ fn tool_calls(bpe: &Bpe, calls: &Value) -> u64 {
 }
 
 /// Cookbook formula for function definitions (`tools` of chat or Responses requests).
-fn tools(bpe: &Bpe, tools: Option<&Value>) -> u64 {
+fn tools<C: Count + ?Sized>(bpe: &C, tools: Option<&Value>) -> u64 {
     let Some(list) = tools.and_then(Value::as_array) else {
         return 0;
     };
@@ -96,7 +120,7 @@ fn tools(bpe: &Bpe, tools: Option<&Value>) -> u64 {
             .get("description")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        n += 7 + bpe.count(&format!("{name}:{}", desc.trim_end_matches('.'))) as i64;
+        n += 7 + bpe.tokens(&format!("{name}:{}", desc.trim_end_matches('.'))) as i64;
         let props = f
             .get("parameters")
             .and_then(|p| p.get("properties"))
@@ -116,10 +140,10 @@ fn tools(bpe: &Bpe, tools: Option<&Value>) -> u64 {
                 if let Some(values) = schema.get("enum").and_then(Value::as_array) {
                     n -= 3;
                     for v in values {
-                        n += 3 + bpe.count(v.to_string().trim_matches('"')) as i64;
+                        n += 3 + bpe.tokens(v.to_string().trim_matches('"')) as i64;
                     }
                 }
-                n += bpe.count(&format!("{key}:{ty}:{}", pdesc.trim_end_matches('.'))) as i64;
+                n += bpe.tokens(&format!("{key}:{ty}:{}", pdesc.trim_end_matches('.'))) as i64;
             }
         }
         n += 12;
@@ -127,7 +151,7 @@ fn tools(bpe: &Bpe, tools: Option<&Value>) -> u64 {
     n.max(0) as u64
 }
 
-fn message(bpe: &Bpe, m: &Value, rules: &Rules) -> u64 {
+fn message<C: Count + ?Sized>(bpe: &C, m: &Value, rules: &Rules) -> u64 {
     let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
     let mut n = PER_MESSAGE
         + text(bpe, role)
@@ -142,7 +166,7 @@ fn message(bpe: &Bpe, m: &Value, rules: &Rules) -> u64 {
 }
 
 /// Prompt tokens of a chat-completions request body.
-pub fn chat(bpe: &Bpe, body: &Value, rules: &Rules) -> u64 {
+pub fn chat<C: Count + ?Sized>(bpe: &C, body: &Value, rules: &Rules) -> u64 {
     let msgs: u64 = body
         .get("messages")
         .and_then(Value::as_array)
@@ -154,7 +178,7 @@ pub fn chat(bpe: &Bpe, body: &Value, rules: &Rules) -> u64 {
 }
 
 /// Prompt tokens of a Responses request body.
-pub fn responses(bpe: &Bpe, body: &Value, rules: &Rules) -> u64 {
+pub fn responses<C: Count + ?Sized>(bpe: &C, body: &Value, rules: &Rules) -> u64 {
     let mut n = REPLY_PRIMING;
     if let Some(i) = body.get("instructions").and_then(Value::as_str) {
         n += PER_MESSAGE + text(bpe, "developer") + text(bpe, i);

@@ -2,7 +2,7 @@
 //! reservations with the real usage when the response ends (or is cut off).
 
 use crate::config::{Config, NonLlmBody};
-use crate::estimate::{estimate_doc, Estimate, NotLlm, Tokenizers};
+use crate::estimate::{estimate_doc, Basis, Estimate, Tokenizers};
 use crate::ledger::{SharedLedger, Store, StoreError};
 use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
@@ -35,6 +35,11 @@ impl Store for HostStore {
         }
     }
 }
+
+/// A prompt is reserved at its byte-length bound (not tokenized) only while every budget it draws
+/// on has at least this many times the bound left: requests in flight hold at most their bound
+/// minus their count more than they will be charged, and only far from the limit.
+const BOUND_HEADROOM: u64 = 4;
 
 /// What every stream shares.
 pub struct Shared {
@@ -102,43 +107,69 @@ impl Http {
 
     fn on_body_complete(&mut self, kind: ApiKind, path: &str, req: &mut LlmRequest) -> Step {
         let sh = self.shared.clone();
-        let est = req
-            .doc()
-            .map_err(|_| NotLlm)
-            .and_then(|doc| estimate_doc(&sh.config, &sh.tokenizers, kind, path, doc));
-        let est = match est {
-            Ok(e) => e,
-            Err(_) => {
-                self.incr("tollgate_ratelimit_non_llm_bodies_total", &[]);
-                self.state = State::Idle;
-                return match sh.config.non_llm_body {
-                    NonLlmBody::Pass => Step::Next,
-                    NonLlmBody::Reject => {
-                        let body = openai_error_body(
-                            "request body is not a valid JSON LLM request",
-                            "invalid_request_error",
-                            "invalid_request_body",
-                        );
-                        reject("ratelimit", 400, Vec::new(), &body);
-                        Step::Replied
-                    }
-                };
-            }
+        let Ok(doc) = req.doc() else {
+            return self.not_llm();
+        };
+        // Far from the limit — while every budget keeps BOUND_HEADROOM times the bound left — the
+        // byte-length bound is reserved without tokenizing; closer to the limit the prompt is
+        // counted exactly and admission decided on that count. Either way the reservation is
+        // settled on the provider's reported usage.
+        let Ok(bound) = estimate_doc(&sh.config, &sh.tokenizers, kind, path, doc, Basis::Bound)
+        else {
+            return self.not_llm();
         };
         let provider = req_header(&sh.config.provider_header);
         let header = |h: &str| req_header(h);
-        let req = Request {
-            model: est.model.as_deref(),
-            provider: provider.as_deref(),
-            header: &header,
-            prompt_tokens: est.prompt_tokens,
-            max_output_tokens: est.max_output_tokens,
-        };
+        fn ask<'a>(
+            est: &'a Estimate,
+            provider: Option<&'a str>,
+            header: &'a dyn Fn(&str) -> Option<String>,
+        ) -> Request<'a> {
+            Request {
+                model: est.model.as_deref(),
+                provider,
+                header,
+                prompt_tokens: est.prompt_tokens,
+                max_output_tokens: est.max_output_tokens,
+                headroom: if est.exact {
+                    0
+                } else {
+                    est.prompt_tokens
+                        .saturating_mul(BOUND_HEADROOM.saturating_sub(1))
+                },
+            }
+        }
+        let now = now_ms();
+        let mut est = bound;
+        let mut decision = admit(
+            &sh.config,
+            &sh.ledger,
+            &ask(&est, provider.as_deref(), &header),
+            now,
+        );
+        if matches!(decision, Decision::Reject(_)) {
+            match estimate_doc(&sh.config, &sh.tokenizers, kind, path, doc, Basis::Exact) {
+                Ok(exact) => {
+                    est = exact;
+                    decision = admit(
+                        &sh.config,
+                        &sh.ledger,
+                        &ask(&est, provider.as_deref(), &header),
+                        now,
+                    );
+                }
+                Err(_) => return self.not_llm(),
+            }
+        }
         set_filter_state(
             "tollgate.ratelimit.prompt_estimate",
             &est.prompt_tokens.to_string(),
         );
-        match admit(&sh.config, &sh.ledger, &req, now_ms()) {
+        set_filter_state(
+            "tollgate.ratelimit.prompt_basis",
+            if est.exact { "exact" } else { "bound" },
+        );
+        match decision {
             Decision::Admit { charges, headers } => {
                 self.incr("tollgate_ratelimit_admitted_total", &[]);
                 set_filter_state("tollgate.ratelimit.decision", "admitted");
@@ -182,6 +213,24 @@ impl Http {
                         Step::Replied
                     }
                 }
+            }
+        }
+    }
+
+    /// The body is not a JSON LLM request: pass or refuse, as configured.
+    fn not_llm(&mut self) -> Step {
+        self.incr("tollgate_ratelimit_non_llm_bodies_total", &[]);
+        self.state = State::Idle;
+        match self.shared.config.non_llm_body {
+            NonLlmBody::Pass => Step::Next,
+            NonLlmBody::Reject => {
+                let body = openai_error_body(
+                    "request body is not a valid JSON LLM request",
+                    "invalid_request_error",
+                    "invalid_request_body",
+                );
+                reject("ratelimit", 400, Vec::new(), &body);
+                Step::Replied
             }
         }
     }

@@ -83,6 +83,10 @@ pub struct Request<'a> {
     pub prompt_tokens: u64,
     /// `max_tokens` / `max_output_tokens`, if set.
     pub max_output_tokens: Option<u64>,
+    /// Tokens that must stay left in every budget beyond this request's reservation for it to be
+    /// admitted (0: admit whatever fits). Lets a request reserve a cheap upper bound of its prompt
+    /// only while the budget is far from its limit.
+    pub headroom: u64,
 }
 
 /// Shared-data key prefix; one key per limit, key value and budget.
@@ -128,7 +132,8 @@ pub fn admit(cfg: &Config, ledger: &dyn Ledger, req: &Request<'_>, now_ms: u64) 
         ] {
             let Some(cap) = cap else { continue };
             let k = format!("{key}.{}", budget.key_suffix());
-            match ledger.reserve(&k, &limit.window, now_ms, amount, cap) {
+            let room = cap.saturating_sub(req.headroom);
+            match ledger.reserve(&k, &limit.window, now_ms, amount, room) {
                 Ok(r) if r.admitted => {
                     charges.push(Charge {
                         key: k,
@@ -296,11 +301,32 @@ mod tests {
             header: h,
             prompt_tokens: prompt,
             max_output_tokens: Some(50),
+            headroom: 0,
         }
     }
 
     const CFG: &str = r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"window_seconds":60,
         "total_tokens":100,"prompt_tokens":60}]}"#;
+
+    #[test]
+    fn headroom_must_stay_left_but_is_not_reserved() {
+        let c = cfg(CFG); // prompt budget 60
+        let l = SharedLedger::new(MemStore::default(), 1);
+        let alice = |h: &str| (h == "x-client-id").then(|| "alice".to_owned());
+        let with_room = |room| Request {
+            headroom: room,
+            ..req(&alice, 20)
+        };
+        // 20 + 41 > 60: refused, and nothing stays reserved.
+        let Decision::Reject(_) = admit(&c, &l, &with_room(41), 1000) else {
+            unreachable!()
+        };
+        // 20 + 40 = 60: admitted, reserving 20 only — 40 are left.
+        let Decision::Admit { headers, .. } = admit(&c, &l, &with_room(40), 1000) else {
+            unreachable!()
+        };
+        assert!(headers.contains(&("x-ratelimit-remaining-prompt-tokens".into(), "40".into())));
+    }
 
     #[test]
     fn admits_then_limits_with_openai_style_answer() {
