@@ -18,6 +18,11 @@
 //! | `x-fake-reply`          | reply with this text instead of echoing the last user message     |
 //! | `x-fake-served-model`   | report this model instead of the requested one                    |
 //! | `x-fake-hostile-headers`| `1`: add response headers whose values hold bytes 0x80–0xFF       |
+//! | `x-fake-tool-calls`     | chat: JSON `[{"name","arguments"}]`: answer with these tool calls, |
+//! |                         | streamed as OpenAI does (name first, arguments in 5-byte pieces)   |
+//!
+//! Chat requests with `n` > 1 get that many choices (choice `i` > 0 says its number at the end),
+//! streamed interleaved delta by delta, as OpenAI does.
 
 use crate::tokens;
 use serde_json::{json, Value};
@@ -527,6 +532,10 @@ struct Ctx {
     cached: u64,
     reasoning: u64,
     stream: bool,
+    /// Tool calls to answer with (name, arguments).
+    tool_calls: Vec<(String, String)>,
+    /// Choices asked for (`n`, chat only).
+    n: u64,
 }
 
 fn text_of(content: &Value) -> String {
@@ -663,32 +672,53 @@ impl Ctx {
             model = m.to_owned();
         }
         let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let tool_calls: Vec<(String, String)> = req
+            .header("x-fake-tool-calls")
+            .and_then(|h| serde_json::from_str::<Vec<Value>>(h).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                let s = |k: &str| {
+                    t.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (s("name"), s("arguments"))
+            })
+            .collect();
+        let n = match api {
+            Api::Chat => body
+                .get("n")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 8),
+            _ => 1,
+        };
+        let choice_tokens: u64 = (0..n)
+            .map(|i| tokens::count(&choice_text(&reply, i)))
+            .sum::<u64>()
+            + tool_calls
+                .iter()
+                .map(|(n, a)| tokens::count(n) + tokens::count(a))
+                .sum::<u64>();
         Ctx {
             id,
             model,
-            completion_tokens: tokens::count(&reply) + reasoning,
+            completion_tokens: choice_tokens + reasoning,
             reply,
             prompt_tokens,
             cached,
             reasoning,
             stream,
+            tool_calls,
+            n,
         }
     }
 
     /// The reply cut into word-sized deltas (each keeps its leading space).
     fn deltas(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut cur = String::new();
-        for c in self.reply.chars() {
-            if c == ' ' && !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur.push(c);
-        }
-        if !cur.is_empty() {
-            out.push(cur);
-        }
-        out
+        words(&self.reply)
     }
 
     fn total(&self) -> u64 {
@@ -705,6 +735,47 @@ impl Ctx {
                 "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
         })
     }
+}
+
+/// The text of choice `i` (choices after the first say which they are).
+fn choice_text(reply: &str, i: u64) -> String {
+    if i == 0 {
+        reply.to_owned()
+    } else {
+        format!("{reply} (choice {i})")
+    }
+}
+
+/// Word-sized deltas of `text`, each keeping its leading space.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        if c == ' ' && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `s` in pieces of about `n` bytes (never inside a character).
+fn pieces(s: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        cur.push(c);
+        if cur.len() >= n {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 fn crate_model_from_path(path: &str) -> Option<String> {
@@ -736,12 +807,36 @@ fn chat(c: &Ctx, body: &Value, malformed: bool) -> Reply {
                 body: Body::Raw(BROKEN.to_vec()),
             };
         }
+        let tool_calls: Vec<Value> = c
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(k, (name, args))| {
+                json!({"id": format!("call_{k}"), "type": "function",
+                "function": {"name": name, "arguments": args}})
+            })
+            .collect();
+        let finish = if tool_calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        };
+        let choices: Vec<Value> = (0..c.n)
+            .map(|i| {
+                let mut message = json!({"role": "assistant", "content": choice_text(&c.reply, i),
+                    "refusal": null, "annotations": []});
+                if i == 0 && !tool_calls.is_empty() {
+                    message["tool_calls"] = Value::Array(tool_calls.clone());
+                }
+                json!({"index": i, "message": message, "logprobs": null,
+                       "finish_reason": if i == 0 { finish } else { "stop" }})
+            })
+            .collect();
         return json_reply(
             200,
             json!({
                 "id": id, "object": "chat.completion", "created": created, "model": c.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": c.reply, "refusal": null, "annotations": []},
-                             "logprobs": null, "finish_reason": "stop"}],
+                "choices": choices,
                 "usage": c.openai_usage(), "service_tier": "default", "system_fingerprint": "fp_tollgate"
             }),
         );
@@ -751,26 +846,61 @@ fn chat(c: &Ctx, body: &Value, malformed: bool) -> Reply {
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let chunk = |delta: Value, finish: Value| {
+    let chunk = |i: u64, delta: Value, finish: Value| {
         let mut v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": c.model,
             "system_fingerprint": "fp_tollgate",
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+            "choices": [{"index": i, "delta": delta, "logprobs": null, "finish_reason": finish}]});
         if include_usage {
             v["usage"] = Value::Null;
         }
         sse_data(&v)
     };
-    let mut events = vec![chunk(
-        json!({"role": "assistant", "content": "", "refusal": null}),
-        Value::Null,
-    )];
-    for (i, d) in c.deltas().iter().enumerate() {
-        if malformed && i == 1 {
+    let mut events: Vec<Vec<u8>> = (0..c.n)
+        .map(|i| {
+            chunk(
+                i,
+                json!({"role": "assistant", "content": "", "refusal": null}),
+                Value::Null,
+            )
+        })
+        .collect();
+    // Choices interleave delta by delta.
+    let per_choice: Vec<Vec<String>> = (0..c.n).map(|i| words(&choice_text(&c.reply, i))).collect();
+    let longest = per_choice.iter().map(Vec::len).max().unwrap_or(0);
+    for j in 0..longest {
+        if malformed && j == 1 {
             events.push(b"data: {\"id\": \"broken\", \"choices\": [{\"delta\": \n\n".to_vec());
         }
-        events.push(chunk(json!({"content": d}), Value::Null));
+        for (i, ds) in per_choice.iter().enumerate() {
+            if let Some(d) = ds.get(j) {
+                events.push(chunk(i as u64, json!({"content": d}), Value::Null));
+            }
+        }
     }
-    events.push(chunk(json!({}), json!("stop")));
+    // Tool calls (choice 0), one after the other: id and name first, then the arguments in pieces.
+    for (k, (name, args)) in c.tool_calls.iter().enumerate() {
+        events.push(chunk(
+            0,
+            json!({"tool_calls": [{"index": k, "id": format!("call_{k}"), "type": "function",
+                "function": {"name": name, "arguments": ""}}]}),
+            Value::Null,
+        ));
+        for p in pieces(args, 5) {
+            events.push(chunk(
+                0,
+                json!({"tool_calls": [{"index": k, "function": {"arguments": p}}]}),
+                Value::Null,
+            ));
+        }
+    }
+    for i in 0..c.n {
+        let finish = if i == 0 && !c.tool_calls.is_empty() {
+            "tool_calls"
+        } else {
+            "stop"
+        };
+        events.push(chunk(i, json!({}), json!(finish)));
+    }
     if include_usage {
         events.push(sse_data(&json!({"id": id, "object": "chat.completion.chunk", "created": created,
             "model": c.model, "system_fingerprint": "fp_tollgate", "choices": [], "usage": c.openai_usage()})));

@@ -430,3 +430,123 @@ fn duplicate_keys_arrays_scalars_and_non_utf8_bodies_are_refused() {
         "a refused body reached the provider"
     );
 }
+
+/// Per (choice, field) texts a client accumulates from a chat stream, the order of finish events,
+/// and whether any text came for a choice after its `finish_reason`.
+fn accumulate_chat_stream(body: &str) -> (std::collections::BTreeMap<(u64, String), String>, bool) {
+    let mut acc = std::collections::BTreeMap::new();
+    let mut finished: Vec<u64> = Vec::new();
+    let mut late = false;
+    for e in body.split("\n\n") {
+        let Some(v) = e
+            .strip_prefix("data: ")
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        else {
+            continue;
+        };
+        for c in v["choices"].as_array().into_iter().flatten() {
+            let i = c["index"].as_u64().expect("choice index");
+            let d = &c["delta"];
+            let mut add = |k: String, t: &str| {
+                late |= !t.is_empty() && finished.contains(&i);
+                acc.entry((i, k)).or_insert_with(String::new).push_str(t);
+            };
+            if let Some(t) = d["content"].as_str() {
+                add("content".into(), t);
+            }
+            for tc in d["tool_calls"].as_array().into_iter().flatten() {
+                let k = tc["index"].as_u64().expect("tool call index");
+                if let Some(id) = tc["id"].as_str() {
+                    add(format!("id{k}"), id);
+                }
+                if let Some(n) = tc["function"]["name"].as_str() {
+                    add(format!("name{k}"), n);
+                }
+                if let Some(t) = tc["function"]["arguments"].as_str() {
+                    add(format!("args{k}"), t);
+                }
+            }
+            if !c["finish_reason"].is_null() {
+                finished.push(i);
+            }
+        }
+    }
+    (acc, late)
+}
+
+#[test]
+fn streamed_tool_calls_and_choices_arrive_intact_with_output_scanning_on() {
+    // The shipped config scans output (hold-back per channel) and restores placeholders.
+    let (fake, envoy) = start(None);
+    let email = "jane.doe@example.com";
+    let prompt = format!("Mail {email} the weekly report, then check the weather in Paris please.");
+    // The provider sees <EMAIL_1>; it answers with text and two parallel tool calls that use it.
+    let calls = json!([
+        {"name": "send_mail", "arguments": "{\"to\":\"<EMAIL_1>\",\"subject\":\"Weekly report\",\"body\":\"Attached.\"}"},
+        {"name": "get_weather", "arguments": "{\"city\":\"Paris\",\"unit\":\"celsius\"}"}
+    ]);
+    let tools = json!([
+        {"type": "function", "function": {"name": "send_mail", "parameters": {"type": "object", "properties": {"to": {"type": "string"}}}}},
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    ]);
+    for chunk in ["7", "64", "100000"] {
+        fake.clear();
+        let body = json!({"model": "echo", "stream": true, "n": 2, "tools": tools,
+            "messages": [{"role": "user", "content": prompt}]});
+        let calls_h = calls.to_string();
+        let r = envoy.post(
+            "/v1/chat/completions",
+            &[
+                ("x-fake-tool-calls", calls_h.as_str()),
+                ("x-fake-chunk-size", chunk),
+            ],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let sent = fake.requests()[0].json();
+        let seen = sent["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !seen.contains(email) && seen.contains("<EMAIL_1>"),
+            "{seen}"
+        );
+        let (acc, late) = accumulate_chat_stream(&r.text());
+        let get = |i: u64, k: &str| acc.get(&(i, k.to_owned())).cloned().unwrap_or_default();
+        // Each channel carries exactly what the provider streamed on it, placeholders restored.
+        assert_eq!(get(0, "content"), prompt, "chunk {chunk}");
+        assert_eq!(
+            get(1, "content"),
+            format!("{prompt} (choice 1)"),
+            "chunk {chunk}"
+        );
+        assert_eq!(
+            get(0, "args0"),
+            format!("{{\"to\":\"{email}\",\"subject\":\"Weekly report\",\"body\":\"Attached.\"}}"),
+            "chunk {chunk}"
+        );
+        assert_eq!(
+            get(0, "args1"),
+            r#"{"city":"Paris","unit":"celsius"}"#,
+            "chunk {chunk}"
+        );
+        assert_eq!(
+            (get(0, "id0"), get(0, "id1")),
+            ("call_0".into(), "call_1".into())
+        );
+        assert_eq!(
+            (get(0, "name0"), get(0, "name1")),
+            ("send_mail".into(), "get_weather".into())
+        );
+        assert!(acc.keys().all(|(i, _)| *i < 2), "{acc:?}");
+        assert!(
+            !late,
+            "text arrived after its choice's finish_reason (chunk {chunk})"
+        );
+        let args: serde_json::Value =
+            serde_json::from_str(&get(0, "args0")).expect("valid JSON arguments");
+        assert_eq!(args["to"], email);
+        assert!(r.text().ends_with("data: [DONE]\n\n"));
+    }
+}

@@ -3,6 +3,7 @@
 //! Nothing here depends on proxy-wasm: filters are thin adapters that feed bytes, headers and the
 //! current time into these types, so all behaviour is unit-tested natively.
 
+pub mod answer;
 pub mod api;
 pub mod body;
 pub mod config;

@@ -266,6 +266,17 @@ impl StreamUsage {
 
     /// Reads one event; parses its JSON only when it can carry something we still need.
     pub fn on_event(&mut self, kind: ApiKind, ev: &SseEvent) -> EventRole {
+        let mut e = crate::answer::AnswerEvent::from_sse(ev.clone());
+        self.on_answer_event(kind, &mut e)
+    }
+
+    /// Reads one event of the shared answer model: uses its JSON if a policy decoded it already,
+    /// and decodes it (for every policy after) only when it can carry something still needed.
+    pub fn on_answer_event(
+        &mut self,
+        kind: ApiKind,
+        ev: &mut crate::answer::AnswerEvent,
+    ) -> EventRole {
         let Some(data) = ev.data.as_deref() else {
             return EventRole::Other;
         };
@@ -273,10 +284,14 @@ impl StreamUsage {
             return EventRole::Done;
         }
         self.events += 1;
-        if !self.worth_parsing(data.as_bytes()) {
+        if ev.decoded().is_none() && !self.worth_parsing(data.as_bytes()) {
             return EventRole::Other;
         }
-        match self.absorb(kind, data.as_bytes()) {
+        let absorbed = match ev.json() {
+            Some(v) => self.absorb(kind, v),
+            None => Err(Unparseable),
+        };
+        match absorbed {
             Ok(role) => role,
             Err(Unparseable) => {
                 self.unparseable_events += 1;
@@ -294,11 +309,16 @@ impl StreamUsage {
         has_usage && memchr::memmem::find(data, b"\"usage\":null").is_none()
     }
 
-    fn absorb(&mut self, kind: ApiKind, data: &[u8]) -> Result<EventRole, Unparseable> {
+    fn absorb(
+        &mut self,
+        kind: ApiKind,
+        data: &serde_json::Value,
+    ) -> Result<EventRole, Unparseable> {
+        use serde::Deserialize;
         let err = |_| Unparseable;
         match kind {
             ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => {
-                let b: OpenAiBody = serde_json::from_slice(data).map_err(err)?;
+                let b = OpenAiBody::deserialize(data).map_err(err)?;
                 if self.facts.model.is_none() {
                     self.facts.model = b.model;
                 }
@@ -310,7 +330,7 @@ impl StreamUsage {
                 }
             }
             ApiKind::Responses => {
-                let b: ResponsesBody = serde_json::from_slice(data).map_err(err)?;
+                let b = ResponsesBody::deserialize(data).map_err(err)?;
                 // Only the lifecycle events (created, completed, incomplete, failed) wrap a response.
                 if let Some(r) = b.response {
                     self.facts.model = r.model.or(self.facts.model.take());
@@ -320,7 +340,7 @@ impl StreamUsage {
                 }
             }
             ApiKind::AnthropicMessages => {
-                let b: AnthropicBody = serde_json::from_slice(data).map_err(err)?;
+                let b = AnthropicBody::deserialize(data).map_err(err)?;
                 let totals = self.anthropic.get_or_insert_with(AnthropicTotals::default);
                 let usage = match (b.kind.as_deref(), b.message) {
                     (Some("message_start"), Some(m)) => {
@@ -335,7 +355,7 @@ impl StreamUsage {
                 }
             }
             ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
-                let b: GeminiBody = serde_json::from_slice(data).map_err(err)?;
+                let b = GeminiBody::deserialize(data).map_err(err)?;
                 self.facts.model = b.model_version.or(self.facts.model.take());
                 if let Some(u) = b.usage_metadata {
                     self.facts.usage = Some(u.normalise());

@@ -3,8 +3,9 @@
 //! The request headers are read once; the body is read once when it ends (last chunk or trailers),
 //! parsed at most once ([`LlmRequest`]), handed to every stage, and written back at most once, only if
 //! a stage changed it. The answer goes through the stages in reverse: each chunk is read once, passed
-//! from stage to stage in memory, and written once if one changed it. A standalone filter is the same
-//! pipeline with one stage.
+//! from stage to stage in memory, and written once if one changed it. An SSE answer is parsed once
+//! into events ([`AnswerEvent`], each decoded at most once) that every stage reads, changes or adds
+//! to. A standalone filter is the same pipeline with one stage.
 
 use crate::host;
 use crate::host::send_reply;
@@ -12,8 +13,10 @@ use crate::{reject, req_header, set_buffer};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
 use std::cell::Cell;
+use tollgate_core::answer::AnswerEvent;
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
+use tollgate_core::sse::SseParser;
 
 /// What a stage decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +72,13 @@ pub trait Stage {
     }
     /// Response headers (`end_of_stream`: there is no body).
     fn response_headers(&mut self, end_of_stream: bool) -> Answer;
-    /// A piece of the answer (all of it, once, when [`Answer::Whole`] was asked by any stage);
-    /// returns `true` if it changed `chunk`.
+    /// A piece of an answer that is not an SSE stream (all of it, once, when [`Answer::Whole`] was
+    /// asked by any stage); returns `true` if it changed `chunk`.
     fn response_body(&mut self, chunk: &mut Vec<u8>, end_of_stream: bool) -> bool;
+    /// The complete events of an SSE answer that arrived with this chunk (with every event left at
+    /// its end when `end_of_stream`). A stage may change events (`json_mut`), or insert and remove
+    /// them; the pipeline writes them out once.
+    fn response_events(&mut self, _events: &mut Vec<AnswerEvent>, _end_of_stream: bool) {}
     /// The answer ended with trailers.
     fn response_trailers(&mut self) {}
     /// The stream is done (also when it was cut).
@@ -105,6 +112,8 @@ pub struct Pipeline {
     stopped: bool,
     answer: Answer,
     response_done: bool,
+    /// The answer is an SSE stream (identity-encoded): parsed here once for every stage.
+    sse: Option<SseParser>,
 }
 
 impl Pipeline {
@@ -118,6 +127,7 @@ impl Pipeline {
             stopped: false,
             answer: Answer::Skip,
             response_done: false,
+            sse: None,
         }
     }
 
@@ -178,6 +188,27 @@ impl Pipeline {
     /// writes them back once if a stage changed them.
     fn pass_answer(&mut self, size: usize, end_of_stream: bool) {
         let mut chunk = host::buffer(BufferType::HttpResponseBody, size);
+        if let Some(parser) = self.sse.as_mut() {
+            let mut raw = Vec::new();
+            parser.feed(&chunk, &mut raw);
+            if end_of_stream {
+                raw.extend(parser.finish());
+            }
+            let mut events: Vec<AnswerEvent> = raw.into_iter().map(AnswerEvent::from_sse).collect();
+            for s in self.stages.iter_mut().rev() {
+                s.response_events(&mut events, end_of_stream);
+            }
+            // Only complete events go on (an event split across chunks leaves with its last part);
+            // untouched events keep their exact bytes.
+            let mut out = Vec::with_capacity(chunk.len());
+            for e in &events {
+                e.write(&mut out);
+            }
+            if out != chunk && !set_buffer(BufferType::HttpResponseBody, size, &out) {
+                log::warn!("tollgate: could not rewrite the answer");
+            }
+            return;
+        }
         let mut changed = false;
         for s in self.stages.iter_mut().rev() {
             changed |= s.response_body(&mut chunk, end_of_stream);
@@ -291,6 +322,14 @@ impl HttpContext for Pipeline {
             answer = answer.max(s.response_headers(end_of_stream));
         }
         self.answer = answer;
+        let sse = answer != Answer::Skip
+            && crate::resp_header("content-type").is_some_and(|c| {
+                c.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            })
+            && crate::resp_header("content-encoding").is_none_or(|e| e == "identity");
+        self.sse = sse.then(SseParser::default);
         if answer == Answer::WholeWithHeaders && !end_of_stream {
             return Action::Pause;
         }
@@ -328,6 +367,15 @@ impl HttpContext for Pipeline {
     }
 
     fn on_log(&mut self) {
+        // A stream cut mid-event: the stages still see (and count) what had arrived of it.
+        if let Some(ev) = self.sse.as_mut().and_then(SseParser::finish) {
+            if !self.response_done {
+                let mut events = vec![AnswerEvent::from_sse(ev)];
+                for s in self.stages.iter_mut().rev() {
+                    s.response_events(&mut events, false);
+                }
+            }
+        }
         for s in self.stages.iter_mut().rev() {
             s.log();
         }

@@ -7,6 +7,7 @@ use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
 use std::cell::RefCell;
 use std::rc::Rc;
+use tollgate_core::answer::AnswerEvent;
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
@@ -210,11 +211,8 @@ impl Stage for PiiStage {
             return false;
         };
         let changed = match &mut self.answer {
-            AnswerState::None => return false,
-            AnswerState::Stream(s) => {
-                *chunk = s.on_chunk(chunk, end_of_stream);
-                true
-            }
+            // SSE answers come as events (`response_events`).
+            AnswerState::None | AnswerState::Stream(_) => return false,
             AnswerState::Json(t) => match rewrite_json(kind, t, chunk) {
                 Some(out) => {
                     *chunk = out;
@@ -234,6 +232,15 @@ impl Stage for PiiStage {
             self.finish_answer();
         }
         changed
+    }
+
+    fn response_events(&mut self, events: &mut Vec<AnswerEvent>, end_of_stream: bool) {
+        if let AnswerState::Stream(s) = &mut self.answer {
+            s.on_events(events, end_of_stream);
+        }
+        if end_of_stream {
+            self.finish_answer();
+        }
     }
 
     fn log(&mut self) {

@@ -9,11 +9,14 @@
 
 use crate::detect::Detector;
 use crate::redact::{apply, Audit, Policy, Vault};
-use crate::walk::{is_delta_event, is_final_event, output_texts};
+use crate::walk::output_texts;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use tollgate_core::answer::{
+    delta_event, delta_texts, finished_groups, is_delta_event, AnswerEvent, Channel,
+};
 use tollgate_core::api::ApiKind;
-use tollgate_core::sse::{SseEvent, SseParser};
 
 /// Bytes of streamed text kept back for output scanning (longer findings split across deltas are
 /// only caught if they fit in this window).
@@ -116,36 +119,26 @@ pub fn rewrite_json(kind: ApiKind, t: &mut Transform, body: &[u8]) -> Option<Vec
     serde_json::to_vec(&v).ok()
 }
 
-/// Rewrites an SSE answer event by event.
-pub struct StreamRewriter {
-    kind: ApiKind,
-    parser: SseParser,
-    transform: Transform,
-    /// Delta text received but not yet released.
-    pending: String,
-    /// The last delta event (name, JSON, raw bytes), to carry held-back text at the end of a message.
-    template: Option<(Option<String>, Value, Vec<u8>)>,
-    /// Events that were not JSON (passed through untouched).
-    pub unparseable: u64,
+/// Most channels (choice × field × tool call) one answer may hold text back on; text of further
+/// channels is rewritten without hold-back (a placeholder split across their deltas then stays).
+const MAX_CHANNELS: usize = 256;
+
+/// Text held back on one channel, with the event it came in (the model for the event that will
+/// carry it out).
+struct Held {
+    text: String,
+    name: Option<String>,
+    template: Value,
+    like: Vec<u8>,
 }
 
-/// An event in the line endings of the one it replaces (Gemini uses CRLF).
-fn serialize(name: Option<&str>, v: &Value, like: &[u8]) -> Vec<u8> {
-    let eol: &[u8] = if like.contains(&b'\r') {
-        b"\r\n"
-    } else {
-        b"\n"
-    };
-    let mut out = Vec::new();
-    if let Some(n) = name {
-        out.extend_from_slice(format!("event: {n}").as_bytes());
-        out.extend_from_slice(eol);
-    }
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.extend_from_slice(eol);
-    out.extend_from_slice(eol);
-    out
+/// Rewrites the decoded events of an SSE answer, holding text back per channel.
+pub struct StreamRewriter {
+    kind: ApiKind,
+    transform: Transform,
+    held: BTreeMap<Channel, Held>,
+    /// Events that were not JSON (passed through untouched).
+    pub unparseable: u64,
 }
 
 impl StreamRewriter {
@@ -153,10 +146,8 @@ impl StreamRewriter {
     pub fn new(kind: ApiKind, transform: Transform) -> Self {
         Self {
             kind,
-            parser: SseParser::default(),
             transform,
-            pending: String::new(),
-            template: None,
+            held: BTreeMap::new(),
             unparseable: 0,
         }
     }
@@ -166,104 +157,126 @@ impl StreamRewriter {
         &self.transform.audit
     }
 
-    /// Feeds a network chunk; returns the bytes to forward in its place.
-    pub fn on_chunk(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
-        let mut events = Vec::new();
-        self.parser.feed(chunk, &mut events);
-        if end {
-            events.extend(self.parser.finish());
-        }
-        let mut out = Vec::new();
-        for ev in events {
-            self.on_event(ev, &mut out);
+    /// Rewrites the events of one network chunk in place (`end`: the answer is over).
+    pub fn on_events(&mut self, events: &mut Vec<AnswerEvent>, end: bool) {
+        let input = std::mem::take(events);
+        for ev in input {
+            self.on_event(ev, events);
         }
         if end {
-            self.release_held(&mut out);
+            self.release(events, |_| true);
         }
-        out
     }
 
-    /// Emits held-back text in a copy of the last delta event (usage fields removed).
-    fn release_held(&mut self, out: &mut Vec<u8>) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let text = self.transform.apply(&std::mem::take(&mut self.pending));
-        let Some((name, mut v, raw)) = self.template.clone() else {
-            return;
-        };
-        if let Some(o) = v.as_object_mut() {
-            for k in ["usage", "usageMetadata", "finish_reason"] {
-                o.remove(k);
+    /// Emits the held text of the channels `which` selects, each in a delta event of its own.
+    fn release(&mut self, out: &mut Vec<AnswerEvent>, which: impl Fn(&Channel) -> bool) {
+        let chans: Vec<Channel> = self.held.keys().filter(|c| which(c)).copied().collect();
+        for ch in chans {
+            let Some(h) = self.held.remove(&ch) else {
+                continue;
+            };
+            if h.text.is_empty() {
+                continue;
             }
+            let text = self.transform.apply(&h.text);
+            let v = delta_event(self.kind, &h.template, ch, &text);
+            out.push(AnswerEvent::synthetic(h.name, v, &h.like));
         }
-        let mut first = true;
-        output_texts(self.kind, &mut v, &mut |s| {
-            *s = if first { text.clone() } else { String::new() };
-            first = false;
-        });
-        out.extend(serialize(name.as_deref(), &v, &raw));
     }
 
-    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<u8>) {
-        let Some(data) = ev.data.as_deref() else {
-            out.extend_from_slice(&ev.raw);
+    fn on_event(&mut self, mut ev: AnswerEvent, out: &mut Vec<AnswerEvent>) {
+        if ev.data.is_none() {
+            out.push(ev);
             return;
-        };
+        }
         if ev.is_done() {
-            self.release_held(out);
-            out.extend_from_slice(&ev.raw);
+            self.release(out, |_| true);
+            out.push(ev);
             return;
         }
-        let Ok(mut v) = serde_json::from_str::<Value>(data) else {
+        let kind = self.kind;
+        let Some(v) = ev.json() else {
             self.unparseable += 1;
-            out.extend_from_slice(&ev.raw);
+            out.push(ev);
             return;
         };
-        if is_delta_event(self.kind, &v) {
-            let final_event = is_final_event(&v);
-            let (mut texts, mut changed) = (0, false);
-            let (pending, transform) = (&mut self.pending, &mut self.transform);
-            output_texts(self.kind, &mut v, &mut |s| {
-                texts += 1;
-                pending.push_str(s);
-                let cut = if final_event {
-                    pending.len()
-                } else {
-                    transform.cut(pending)
-                };
-                let rest = pending.split_off(cut);
-                let released = transform.apply(pending);
-                changed |= released != *s;
-                *s = released;
-                *pending = rest;
-            });
-            if texts > 0 {
-                self.template = Some((ev.event.clone(), v.clone(), ev.raw.clone()));
-                // Untouched events keep their exact bytes (framing, field order, CRLF).
-                if changed {
-                    out.extend(serialize(ev.event.as_deref(), &v, &ev.raw));
-                } else {
-                    out.extend_from_slice(&ev.raw);
-                }
-                return;
-            }
-        } else {
-            // Closing or full-text events: release what is held first, then fix full texts.
-            self.release_held(out);
-            let mut changed = false;
+        if !is_delta_event(kind, v) {
+            // Closing or full-text events: what is held comes out first, then full texts are fixed.
+            self.release(out, |_| true);
             let t = &mut self.transform;
-            output_texts(self.kind, &mut v, &mut |s| {
-                let n = t.apply(s);
-                changed |= n != *s;
-                *s = n;
-            });
+            let mut changed = false;
+            if let Some(v) = ev.json_to_edit() {
+                output_texts(kind, v, &mut |s| {
+                    let n = t.apply(s);
+                    changed |= n != *s;
+                    *s = n;
+                });
+            }
             if changed {
-                out.extend(serialize(ev.event.as_deref(), &v, &ev.raw));
-                return;
+                ev.mark_changed();
+            }
+            out.push(ev);
+            return;
+        }
+        let finished = finished_groups(kind, v);
+        let (name, like) = (ev.name.clone(), ev.raw.clone());
+        let mut in_event: Vec<Channel> = Vec::new();
+        let mut changed = false;
+        let mut new_held: Vec<(Channel, String)> = Vec::new();
+        {
+            let (held, transform) = (&mut self.held, &mut self.transform);
+            if let Some(v) = ev.json_to_edit() {
+                delta_texts(kind, v, &mut |ch, s| {
+                    in_event.push(ch);
+                    let mut pending = match held.get_mut(&ch) {
+                        Some(h) => std::mem::take(&mut h.text),
+                        None => String::new(),
+                    };
+                    pending.push_str(s);
+                    let cut = if finished.contains(&ch.group)
+                        || (held.len() >= MAX_CHANNELS && !held.contains_key(&ch))
+                    {
+                        pending.len()
+                    } else {
+                        transform.cut(&pending)
+                    };
+                    let rest = pending.split_off(cut);
+                    let released = transform.apply(&pending);
+                    changed |= released != *s;
+                    *s = released;
+                    match held.get_mut(&ch) {
+                        Some(h) => h.text = rest,
+                        None if !rest.is_empty() => new_held.push((ch, rest)),
+                        None => {}
+                    }
+                });
             }
         }
-        out.extend_from_slice(&ev.raw);
+        if !new_held.is_empty() {
+            // The event as it came in is the model for the one that will carry the held text.
+            let template = ev.json().cloned().unwrap_or(Value::Null);
+            for (ch, text) in new_held {
+                self.held.insert(
+                    ch,
+                    Held {
+                        text,
+                        name: name.clone(),
+                        template: template.clone(),
+                        like: like.clone(),
+                    },
+                );
+            }
+        }
+        // A choice that ends here: its other channels' held text goes out before this event.
+        if !finished.is_empty() {
+            self.release(out, |c| {
+                finished.contains(&c.group) && !in_event.contains(c)
+            });
+        }
+        if changed {
+            ev.mark_changed();
+        }
+        out.push(ev);
     }
 }
 
@@ -272,6 +285,39 @@ mod tests {
     use super::*;
     use crate::detect::BUILTIN;
     use crate::redact::{redact, Action};
+    use tollgate_core::sse::SseParser;
+
+    /// A rewriter fed network chunks, as the pipeline feeds it.
+    struct Feed {
+        rw: StreamRewriter,
+        parser: SseParser,
+    }
+
+    impl Feed {
+        fn new(kind: ApiKind, t: Transform) -> Self {
+            Self {
+                rw: StreamRewriter::new(kind, t),
+                parser: SseParser::default(),
+            }
+        }
+
+        fn on_chunk(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
+            let mut raw = Vec::new();
+            self.parser.feed(chunk, &mut raw);
+            if end {
+                raw.extend(self.parser.finish());
+            }
+            let mut events: Vec<AnswerEvent> = raw.into_iter().map(AnswerEvent::from_sse).collect();
+            self.rw.on_events(&mut events, end);
+            let mut out = Vec::new();
+            events.iter().for_each(|e| e.write(&mut out));
+            out
+        }
+
+        fn audit(&self) -> &Audit {
+            self.rw.audit()
+        }
+    }
 
     fn setup(scan: bool) -> (Transform, Rc<Vault>) {
         let all: Vec<String> = BUILTIN.iter().map(|(d, _)| (*d).to_owned()).collect();
@@ -318,9 +364,9 @@ mod tests {
     }
 
     /// The stream fed to a fresh rewriter in network chunks of `split` bytes.
-    fn rewrite_in_chunks(stream: &str, split: usize, scan: bool) -> (Vec<u8>, StreamRewriter) {
+    fn rewrite_in_chunks(stream: &str, split: usize, scan: bool) -> (Vec<u8>, Feed) {
         let (t, _) = setup(scan);
-        let mut rw = StreamRewriter::new(ApiKind::ChatCompletions, t);
+        let mut rw = Feed::new(ApiKind::ChatCompletions, t);
         let chunks: Vec<&[u8]> = stream.as_bytes().chunks(split).collect();
         let mut out = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
@@ -364,7 +410,7 @@ mod tests {
     #[test]
     fn only_a_possible_placeholder_is_held_back() {
         let (t, _) = setup(false);
-        let mut rw = StreamRewriter::new(ApiKind::ChatCompletions, t);
+        let mut rw = Feed::new(ApiKind::ChatCompletions, t);
         let ev = |d: &str| {
             format!(
                 "data: {}\n\n",
@@ -420,5 +466,119 @@ mod tests {
         );
         assert_eq!(v["usage"]["total_tokens"], 3);
         assert!(rewrite_json(ApiKind::ChatCompletions, &mut t, b"not json").is_none());
+    }
+
+    /// Per (choice, field) texts the client accumulates, and whether any delta came after its
+    /// choice's `finish_reason`.
+    fn accumulate(out: &[u8]) -> (BTreeMap<(u64, String), String>, bool) {
+        let mut acc = BTreeMap::new();
+        let mut finished: Vec<u64> = Vec::new();
+        let mut late = false;
+        for e in String::from_utf8_lossy(out).split("\n\n") {
+            let Some(v) = e
+                .strip_prefix("data: ")
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            else {
+                continue;
+            };
+            for c in v["choices"].as_array().into_iter().flatten() {
+                let i = c["index"].as_u64().unwrap_or(0);
+                let d = &c["delta"];
+                let mut add = |k: String, t: &str| {
+                    if !t.is_empty() && finished.contains(&i) {
+                        late = true;
+                    }
+                    acc.entry((i, k)).or_insert_with(String::new).push_str(t);
+                };
+                if let Some(t) = d["content"].as_str() {
+                    add("content".into(), t);
+                }
+                for tc in d["tool_calls"].as_array().into_iter().flatten() {
+                    let k = tc["index"].as_u64().unwrap_or(0);
+                    if let Some(n) = tc["function"]["name"].as_str() {
+                        add(format!("name{k}"), n);
+                    }
+                    if let Some(t) = tc["function"]["arguments"].as_str() {
+                        add(format!("args{k}"), t);
+                    }
+                }
+                if !c["finish_reason"].is_null() {
+                    finished.push(i);
+                }
+            }
+        }
+        (acc, late)
+    }
+
+    #[test]
+    fn parallel_tool_calls_and_choices_keep_their_own_text() {
+        let ev = |v: Value| format!("data: {v}\n\n");
+        let content = |i: u64, t: &str| {
+            ev(
+                serde_json::json!({"id":"c","choices":[{"index":i,"delta":{"content":t},"finish_reason":null}]}),
+            )
+        };
+        let call_start = |i: u64, k: u64, name: &str| {
+            ev(
+                serde_json::json!({"id":"c","choices":[{"index":i,"delta":{"tool_calls":[{"index":k,"id":format!("call_{k}"),"type":"function","function":{"name":name,"arguments":""}}]},"finish_reason":null}]}),
+            )
+        };
+        let args = |i: u64, k: u64, t: &str| {
+            ev(
+                serde_json::json!({"id":"c","choices":[{"index":i,"delta":{"tool_calls":[{"index":k,"function":{"arguments":t}}]},"finish_reason":null}]}),
+            )
+        };
+        let finish = |i: u64, r: &str| {
+            ev(serde_json::json!({"id":"c","choices":[{"index":i,"delta":{},"finish_reason":r}]}))
+        };
+        let mut stream = String::new();
+        stream += &content(0, "Sure: I will write to <EMA");
+        stream += &content(1, "Choice two mails <EMAIL_2> about ");
+        stream += &content(0, "IL_1> and look up the weather for you now.");
+        stream += &call_start(0, 0, "send_mail");
+        stream += &content(1, "the weather, and that is all of it really.");
+        stream += &args(0, 0, "{\"to\":\"<EMA");
+        stream += &call_start(0, 1, "weather");
+        stream += &args(0, 0, "IL_1>\",\"body\":\"hello there\"}");
+        stream += &args(0, 1, "{\"city\":\"Paris\",\"unit\":\"celsius\"}");
+        stream += &finish(1, "stop");
+        stream += &finish(0, "tool_calls");
+        stream += "data: [DONE]\n\n";
+        for scan in [false, true] {
+            for split in (1..=16).chain([64, 4096]) {
+                let (out, _) = rewrite_in_chunks(&stream, split, scan);
+                let (acc, late) = accumulate(&out);
+                let get =
+                    |i: u64, k: &str| acc.get(&(i, k.to_owned())).cloned().unwrap_or_default();
+                assert_eq!(
+                    get(0, "content"),
+                    "Sure: I will write to a@b.io and look up the weather for you now.",
+                    "scan {scan} split {split}"
+                );
+                assert_eq!(
+                    get(1, "content"),
+                    "Choice two mails c@d.io about the weather, and that is all of it really."
+                );
+                assert_eq!(
+                    get(0, "args0"),
+                    r#"{"to":"a@b.io","body":"hello there"}"#,
+                    "split {split}"
+                );
+                assert_eq!(
+                    get(0, "args1"),
+                    r#"{"city":"Paris","unit":"celsius"}"#,
+                    "split {split}"
+                );
+                assert_eq!(
+                    (get(0, "name0"), get(0, "name1")),
+                    ("send_mail".into(), "weather".into())
+                );
+                assert!(
+                    !late,
+                    "a delta came after its choice finished (scan {scan} split {split})"
+                );
+                assert!(String::from_utf8_lossy(&out).ends_with("data: [DONE]\n\n"));
+            }
+        }
     }
 }

@@ -108,36 +108,3 @@ pub fn output_texts(kind: ApiKind, v: &mut Value, f: Visit<'_>) {
         }
     }
 }
-
-/// True for stream events whose text is a delta of a longer text (held back across events);
-/// false for events that repeat a full text (restored on their own).
-pub fn is_delta_event(kind: ApiKind, v: &Value) -> bool {
-    match kind {
-        ApiKind::Responses => {
-            v.get("type").and_then(Value::as_str) == Some("response.output_text.delta")
-        }
-        ApiKind::AnthropicMessages => {
-            v.get("type").and_then(Value::as_str) == Some("content_block_delta")
-        }
-        ApiKind::ChatCompletions | ApiKind::Completions => v
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_some_and(|c| !c.is_empty()),
-        ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate => v.get("candidates").is_some(),
-        ApiKind::Embeddings | ApiKind::GeminiEmbed => false,
-    }
-}
-
-/// True when the event ends a message (so held-back text must be released with it or before it).
-pub fn is_final_event(v: &Value) -> bool {
-    let finished = |c: &Value| {
-        c.get("finish_reason").is_some_and(|r| !r.is_null())
-            || c.get("finishReason").is_some_and(|r| !r.is_null())
-    };
-    let arr = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(finished))
-    };
-    arr("choices") || arr("candidates")
-}

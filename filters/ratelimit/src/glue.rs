@@ -8,6 +8,7 @@ use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
 use std::cell::RefCell;
 use std::rc::Rc;
+use tollgate_core::answer::AnswerEvent;
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
@@ -319,6 +320,18 @@ impl Stage for Http {
             self.settle_now();
         }
         false
+    }
+
+    fn response_events(&mut self, events: &mut Vec<AnswerEvent>, end_of_stream: bool) {
+        let State::Admitted(a) = &mut self.state else {
+            return;
+        };
+        if let Some(t) = a.tracker.as_mut() {
+            t.on_events(events);
+        }
+        if end_of_stream {
+            self.settle_now();
+        }
     }
 
     fn response_trailers(&mut self) {

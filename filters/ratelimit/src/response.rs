@@ -1,7 +1,7 @@
 //! Reads the real usage from the response (JSON or SSE) to settle the reservations.
 
+use tollgate_core::answer::AnswerEvent;
 use tollgate_core::api::ApiKind;
-use tollgate_core::sse::SseParser;
 use tollgate_core::usage::{self, StreamUsage};
 use tollgate_tokenizer::Bpe;
 
@@ -11,7 +11,8 @@ const MAX_KEPT: usize = 1 << 20;
 /// Tracks one response.
 pub struct Tracker {
     kind: ApiKind,
-    sse: Option<(SseParser, StreamUsage)>,
+    /// SSE answers: usage gathered from the pipeline's decoded events.
+    sse: Option<StreamUsage>,
     /// JSON body, or the data of SSE events (kept only while no usage was seen).
     kept: Vec<u8>,
     overflow: bool,
@@ -33,7 +34,7 @@ impl Tracker {
     pub fn new(kind: ApiKind, sse: bool) -> Self {
         Self {
             kind,
-            sse: sse.then(|| (SseParser::default(), StreamUsage::default())),
+            sse: sse.then(StreamUsage::default),
             kept: Vec::new(),
             overflow: false,
         }
@@ -47,40 +48,36 @@ impl Tracker {
         }
     }
 
-    /// Feeds a body chunk.
+    /// Feeds a body chunk of a JSON answer.
     pub fn on_chunk(&mut self, chunk: &[u8]) {
-        let Some((parser, su)) = self.sse.as_mut() else {
+        if self.sse.is_none() {
             self.keep(chunk);
+        }
+    }
+
+    /// Feeds the decoded events of an SSE answer.
+    pub fn on_events(&mut self, events: &mut [AnswerEvent]) {
+        let Some(su) = self.sse.as_mut() else {
             return;
         };
-        let mut events = Vec::new();
-        parser.feed(chunk, &mut events);
-        let mut data = Vec::new();
-        for ev in &events {
-            su.on_event(self.kind, ev);
-            if let Some(d) = &ev.data {
-                data.push(d.clone());
-            }
+        for ev in events.iter_mut() {
+            su.on_answer_event(self.kind, ev);
         }
-        if su.facts().usage.is_none() {
-            for d in data {
-                self.keep(d.as_bytes());
-                self.keep(b"\n\n");
-            }
-        } else {
+        if su.facts().usage.is_some() {
             self.kept.clear();
+            return;
+        }
+        // No usage yet: keep the text events in case none comes (the completion is then counted).
+        for d in events.iter().filter_map(|e| e.data.as_deref()) {
+            self.keep(d.as_bytes());
+            self.keep(b"\n\n");
         }
     }
 
     /// The usage: reported, or `prompt_estimate` + the completion counted with `bpe`.
     pub fn finish(&mut self, prompt_estimate: u64, bpe: Option<&Bpe>) -> Actual {
-        let reported = match self.sse.as_mut() {
-            Some((parser, su)) => {
-                if let Some(ev) = parser.finish() {
-                    su.on_event(self.kind, &ev);
-                }
-                su.facts().usage
-            }
+        let reported = match self.sse.as_ref() {
+            Some(su) => su.facts().usage,
             None => usage::from_json(self.kind, &self.kept)
                 .ok()
                 .and_then(|f| f.usage),

@@ -2,11 +2,11 @@
 
 use crate::config::Config;
 use crate::record::{Outcome, UsageRecord};
+use tollgate_core::answer::AnswerEvent;
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::request::{set_include_usage, ParsedRequest};
-use tollgate_core::sse::SseParser;
 use tollgate_core::usage::{self, EventRole, ResponseFacts, StreamUsage};
 
 /// Who is calling and through which provider, read from request headers.
@@ -31,20 +31,11 @@ pub enum RequestAction {
     Reject,
 }
 
-/// What to do with a response body chunk.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChunkAction {
-    /// Forward the chunk unchanged.
-    Forward,
-    /// Forward these bytes instead (events held back or the usage chunk removed).
-    Replace(Vec<u8>),
-}
-
 enum Body {
     /// Not read yet (before response headers).
     Pending,
-    /// An SSE stream.
-    Sse(Box<(SseParser, StreamUsage)>),
+    /// An SSE stream (its events decoded by the pipeline, once for every policy).
+    Sse(Box<StreamUsage>),
     /// A JSON body, accumulated until the end.
     Json(Vec<u8>),
     /// A body we do not read (compressed, too large, unknown type).
@@ -183,16 +174,10 @@ impl Exchange {
         matches!(self.body, Body::Sse(_))
     }
 
-    /// Feeds one response body chunk (`end` on the last one).
-    pub fn on_response_chunk(
-        &mut self,
-        chunk: &[u8],
-        end: bool,
-        now_ns: u64,
-        cfg: &Config,
-    ) -> ChunkAction {
+    /// Feeds one chunk of an answer that is not an SSE stream.
+    pub fn on_response_chunk(&mut self, chunk: &[u8], now_ns: u64, cfg: &Config) {
         match &mut self.body {
-            Body::Pending | Body::Skipped => ChunkAction::Forward,
+            Body::Pending | Body::Skipped => {}
             Body::Json(buf) => {
                 // A streamed JSON array (Gemini without alt=sse): its first bytes are the first token.
                 if self.stream_requested && self.first_event_ns.is_none() && !chunk.is_empty() {
@@ -204,47 +189,33 @@ impl Exchange {
                 } else {
                     buf.extend_from_slice(chunk);
                 }
-                ChunkAction::Forward
             }
-            Body::Sse(sse) => {
-                let (parser, usage) = &mut **sse;
-                let mut events = Vec::new();
-                parser.feed(chunk, &mut events);
-                if end {
-                    events.extend(parser.finish());
-                }
-                if parser.overflowed() {
-                    self.unparseable = true;
-                }
-                let mut out = Vec::new();
-                for ev in &events {
-                    if ev.data.is_some() && self.first_event_ns.is_none() {
-                        self.first_event_ns = Some(now_ns);
-                    }
-                    let role = usage.on_event(self.kind, ev);
-                    if !(self.strip_usage_chunk && role == EventRole::UsageOnly) {
-                        out.extend_from_slice(&ev.raw);
-                    }
-                }
-                if self.strip_usage_chunk {
-                    ChunkAction::Replace(out)
-                } else {
-                    ChunkAction::Forward
-                }
-            }
+            // SSE answers arrive as decoded events: `on_response_events`.
+            Body::Sse(_) => {}
         }
+    }
+
+    /// Feeds the events of an SSE answer; removes the usage-only chunk Tollgate asked for.
+    pub fn on_response_events(&mut self, events: &mut Vec<AnswerEvent>, now_ns: u64) {
+        let Body::Sse(usage) = &mut self.body else {
+            return;
+        };
+        let (kind, strip) = (self.kind, self.strip_usage_chunk);
+        let first = &mut self.first_event_ns;
+        events.retain_mut(|ev| {
+            if ev.data.is_some() && first.is_none() {
+                *first = Some(now_ns);
+            }
+            let role = usage.on_answer_event(kind, ev);
+            !(strip && role == EventRole::UsageOnly)
+        });
     }
 
     /// Closes the exchange and produces its record.
     pub fn finish(&mut self, now_ns: u64, cfg: &Config) -> UsageRecord {
         let streamed = self.stream_requested || self.is_stream();
         let facts: Option<ResponseFacts> = match std::mem::replace(&mut self.body, Body::Skipped) {
-            Body::Sse(sse) => {
-                let (mut parser, mut usage) = *sse;
-                // A stream cut off mid-event still counts what arrived.
-                if let Some(ev) = parser.finish() {
-                    usage.on_event(self.kind, &ev);
-                }
+            Body::Sse(usage) => {
                 if usage.events() > 0 && usage.unparseable_events() == usage.events() {
                     self.unparseable = true;
                 }
@@ -330,13 +301,17 @@ data: [DONE]\n\n";
         assert_eq!(matches!(action, RequestAction::Replace(_)), strip_requested);
         x.on_response_headers(200, Some("text/event-stream; charset=utf-8"), None);
         let mut client = Vec::new();
+        let mut parser = tollgate_core::sse::SseParser::default();
         let chunks: Vec<&[u8]> = STREAM.as_bytes().chunks(split).collect();
         for (i, ch) in chunks.iter().enumerate() {
-            let end = i + 1 == chunks.len();
-            match x.on_response_chunk(ch, end, 5_000_000, &c) {
-                ChunkAction::Forward => client.extend_from_slice(ch),
-                ChunkAction::Replace(b) => client.extend_from_slice(&b),
+            let mut raw = Vec::new();
+            parser.feed(ch, &mut raw);
+            if i + 1 == chunks.len() {
+                raw.extend(parser.finish());
             }
+            let mut events: Vec<AnswerEvent> = raw.into_iter().map(AnswerEvent::from_sse).collect();
+            x.on_response_events(&mut events, 5_000_000);
+            events.iter().for_each(|e| e.write(&mut client));
         }
         (client, x.finish(9_000_000, &c))
     }
@@ -374,10 +349,7 @@ data: [DONE]\n\n";
         );
         x.on_request_body(br#"{"model":"m","messages":[]}"#, &c);
         x.on_response_headers(200, Some("application/json"), None);
-        assert_eq!(
-            x.on_response_chunk(b"{\"id\": \"broken\", \"choi", true, 1, &c),
-            ChunkAction::Forward
-        );
+        x.on_response_chunk(b"{\"id\": \"broken\", \"choi", 1, &c);
         let rec = x.finish(1, &c);
         assert_eq!(rec.outcome, Outcome::Unparseable);
         assert_eq!(rec.cost_micro_usd, None);
@@ -403,7 +375,7 @@ data: [DONE]\n\n";
         let c = cfg("{}");
         let mut x = Exchange::new(ApiKind::ChatCompletions, "/", Caller::default(), 0);
         x.on_response_headers(200, Some("application/json"), Some("gzip"));
-        x.on_response_chunk(b"\x1f\x8b...", true, 1, &c);
+        x.on_response_chunk(b"\x1f\x8b...", 1, &c);
         assert_eq!(x.finish(1, &c).outcome, Outcome::Unparseable);
     }
 }

@@ -2,11 +2,12 @@
 //! the answer chunk by chunk, and emits one record.
 
 use crate::config::Config;
-use crate::exchange::{Caller, ChunkAction, Exchange, RequestAction};
+use crate::exchange::{Caller, Exchange, RequestAction};
 use crate::record::UsageRecord;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
+use tollgate_core::answer::AnswerEvent;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
@@ -166,13 +167,7 @@ impl Stage for UsageStage {
         let Some(x) = self.exchange.as_mut() else {
             return false;
         };
-        let mut changed = false;
-        if let ChunkAction::Replace(b) =
-            x.on_response_chunk(chunk, end_of_stream, now_ns(), &self.config)
-        {
-            *chunk = b;
-            changed = true;
-        }
+        x.on_response_chunk(chunk, now_ns(), &self.config);
         if end_of_stream {
             if self.hold_headers {
                 let rec = x.finish(now_ns(), &self.config);
@@ -184,7 +179,17 @@ impl Stage for UsageStage {
                 self.emit();
             }
         }
-        changed
+        false
+    }
+
+    fn response_events(&mut self, events: &mut Vec<AnswerEvent>, end_of_stream: bool) {
+        let Some(x) = self.exchange.as_mut() else {
+            return;
+        };
+        x.on_response_events(events, now_ns());
+        if end_of_stream {
+            self.emit();
+        }
     }
 
     fn response_trailers(&mut self) {
