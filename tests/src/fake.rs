@@ -12,7 +12,8 @@
 //! | `x-fake-chunk-size`     | write the body in pieces of this many bytes (each flushed)        |
 //! | `x-fake-status`         | answer with this error status (429/500/503/...), provider-style   |
 //! | `x-fake-malformed`      | `1`: a truncated JSON body / a broken SSE event                   |
-//! | `x-fake-reset`          | `before-headers` or `mid-body`: drop the connection               |
+//! | `x-fake-reset`          | `before-headers` or `mid-body`: drop the connection; `bad-http`:  |
+//! |                         | answer bytes that are not HTTP                                    |
 //! | `x-fake-cached-tokens`  | report this many cached prompt tokens                             |
 //! | `x-fake-reasoning-tokens` | report this many reasoning tokens                               |
 //! | `x-fake-reply`          | reply with this text instead of echoing the last user message     |
@@ -328,6 +329,11 @@ fn handle(
         thread::sleep(Duration::from_millis(latency));
     }
     if reset == "before-headers" {
+        return Ok(false);
+    }
+    if reset == "bad-http" {
+        // Not HTTP at all: the proxy in front sees a protocol error.
+        w.write_all(b"HTTX/9.9 ??? broken\r\n\r\n")?;
         return Ok(false);
     }
     let reply = route(req, slot, shared);

@@ -75,9 +75,13 @@ pub struct RawConfig {
     /// See [`NonJson`].
     #[serde(default)]
     pub non_json_body: NonJson,
-    /// Larger request bodies are refused (413).
+    /// Larger request bodies are refused (413) before they are parsed.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Requests with more text than this (the strings that are scanned: base64 media and other
+    /// allowlisted fields do not count) are refused (413): bounds the scan's CPU per request.
+    #[serde(default = "default_max_text")]
+    pub max_text_bytes: usize,
     /// When the filter cannot inspect or rewrite a body: `deny` (default) refuses, `allow` forwards.
     #[serde(default = "deny")]
     pub failure_mode: FailureMode,
@@ -96,6 +100,9 @@ fn default_keep() -> usize {
     4
 }
 fn default_max_body() -> usize {
+    32 * 1024 * 1024
+}
+fn default_max_text() -> usize {
     1024 * 1024
 }
 fn deny() -> FailureMode {
@@ -118,6 +125,8 @@ pub struct Config {
     pub non_json_body: NonJson,
     /// See [`RawConfig::max_body_bytes`].
     pub max_body_bytes: usize,
+    /// See [`RawConfig::max_text_bytes`].
+    pub max_text_bytes: usize,
     /// See [`RawConfig::failure_mode`].
     pub failure_mode: FailureMode,
 }
@@ -212,6 +221,7 @@ impl Config {
             scan_output: raw.scan_output,
             non_json_body: raw.non_json_body,
             max_body_bytes: raw.max_body_bytes,
+            max_text_bytes: raw.max_text_bytes,
             failure_mode: raw.failure_mode,
         })
     }

@@ -160,7 +160,7 @@ impl Stage for PiiStage {
                 self.uninspected("too_large");
                 self.refuse(
                     413,
-                    "request body is larger than the PII filter's max_body_bytes",
+                    "request is larger than the PII policy inspects (max_body_bytes, or max_text_bytes of text)",
                     "request_too_large",
                 )
             }
@@ -188,7 +188,11 @@ impl Stage for PiiStage {
         let Some(kind) = self.kind else {
             return Answer::Skip;
         };
-        if end_of_stream || resp_header(LOCAL_REPLY_HEADER).is_some() {
+        // Embeddings carry no text back: nothing to restore or scan, so the answer is not held.
+        if end_of_stream
+            || matches!(kind, ApiKind::Embeddings | ApiKind::GeminiEmbed)
+            || resp_header(LOCAL_REPLY_HEADER).is_some()
+        {
             return Answer::Skip;
         }
         let t = self.transform();

@@ -17,7 +17,7 @@ pub enum Outcome {
     NotJson,
     /// The body is JSON that cannot be judged (duplicate keys, not an object, not UTF-8): always 400.
     Invalid(BodyError),
-    /// The body exceeds `max_body_bytes`.
+    /// The body exceeds `max_body_bytes`, or its text `max_text_bytes`.
     TooLarge,
 }
 
@@ -36,6 +36,14 @@ pub fn redact_request(
         Err(BodyError::NotJson(_)) => return Outcome::NotJson,
         Err(e) => return Outcome::Invalid(e),
     };
+    // Linear and cheap next to the scan it guards.
+    let mut text_bytes = 0usize;
+    visit_texts(doc, &mut |s| {
+        text_bytes = text_bytes.saturating_add(s.len())
+    });
+    if text_bytes > cfg.max_text_bytes {
+        return Outcome::TooLarge;
+    }
     match redact_doc(cfg, doc, vault, audit) {
         Ok(changed) => {
             if changed {
@@ -145,5 +153,21 @@ mod tests {
         }
         let small = cfg(r#"{"max_body_bytes":10}"#);
         assert_eq!(redact_bytes(&small, body), Outcome::TooLarge);
+        // Text, not bytes: a base64 image does not count against max_text_bytes.
+        let little_text = cfg(r#"{"max_text_bytes":20}"#);
+        let image = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"text","text":"what is it?"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{}"}}}}]}}]}}"#,
+            "iVBORw0KGgo".repeat(1000)
+        );
+        assert!(matches!(
+            redact_bytes(&little_text, image.as_bytes()),
+            Outcome::Forward(_)
+        ));
+        let long =
+            r#"{"model":"m","messages":[{"role":"user","content":"twenty-one bytes long"}]}"#;
+        assert_eq!(
+            redact_bytes(&little_text, long.as_bytes()),
+            Outcome::TooLarge
+        );
     }
 }

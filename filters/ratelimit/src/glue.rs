@@ -14,8 +14,8 @@ use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::openai_error_body;
 use tollgate_wasm::{
-    host, now_ms, now_ns, reject, req_header, resp_header, set_filter_state, set_resp_header,
-    Answer, Filter, Head, Metrics, Stage, Step,
+    get_string_property, host, now_ms, now_ns, reject, req_header, resp_header, set_filter_state,
+    set_resp_header, Answer, Filter, Head, Metrics, Stage, Step,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -297,6 +297,18 @@ impl Stage for Http {
         let State::Admitted(a) = &mut self.state else {
             return Answer::Skip;
         };
+        // Envoy answered itself because no provider answered (none could be reached, every attempt
+        // was reset before an answer, a policy refused the attempt): nothing was produced or billed,
+        // so the reservation is returned. A timeout is charged: the provider may still be working.
+        let details = get_string_property(&["response", "code_details"]).unwrap_or_default();
+        if details != "via_upstream" && !details.contains("timeout") {
+            let charges = std::mem::take(&mut a.charges);
+            self.state = State::Idle;
+            settle(&self.shared.ledger, &charges, None, None, now_ms());
+            self.incr("tollgate_ratelimit_refunded_total", &[]);
+            set_filter_state("tollgate.ratelimit.charged_total_tokens", "0");
+            return Answer::Skip;
+        }
         for (k, v) in a.headers.iter() {
             set_resp_header(k, Some(v));
         }

@@ -88,6 +88,10 @@ impl UsageStage {
 impl Stage for UsageStage {
     fn request_headers(&mut self, head: &Head) -> Step {
         let Some(kind) = head.kind else {
+            // Not an LLM call (the route table answers it): the access log still names the caller.
+            if let Some(c) = req_header(&self.config.client_id_header).filter(|c| !c.is_empty()) {
+                set_filter_state("tollgate.client", &c);
+            }
             return Step::Next;
         };
         let cfg = &self.config;
