@@ -43,16 +43,29 @@ pub fn reject(filter: &str, status: u32, mut headers: Vec<(String, String)>, bod
     Action::Pause
 }
 
+/// Most distinct stat series one policy defines per VM. Tag values are bounded by configuration
+/// already (unknown models and providers fold into `_other`); this is the backstop: past it, new
+/// series are not created (logged once) and existing ones keep counting.
+pub const MAX_SERIES: usize = 20_000;
+
 /// Per-VM cache of metric ids, keyed by the full tagged stat name.
 #[derive(Default)]
 pub struct Metrics {
     ids: HashMap<String, u32>,
+    full: bool,
 }
 
 impl Metrics {
     fn id(&mut self, kind: MetricType, name: String) -> Option<u32> {
         if let Some(id) = self.ids.get(&name) {
             return Some(*id);
+        }
+        if self.ids.len() >= MAX_SERIES {
+            if !self.full {
+                self.full = true;
+                log::warn!("tollgate: {MAX_SERIES} stat series defined; new ones are dropped");
+            }
+            return None;
         }
         let id = host::define_metric(kind, &name)?;
         self.ids.insert(name, id);

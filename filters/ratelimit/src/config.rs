@@ -94,6 +94,10 @@ pub struct RawConfig {
     /// Sub-windows per window (accuracy of expiry and `retry-after`).
     #[serde(default = "default_slots")]
     pub slots: u64,
+    /// Buckets (distinct key values) each limit and budget can hold at once: the counters' memory
+    /// bound. Size it at about twice the keys live within one window.
+    #[serde(default = "default_max_buckets")]
+    pub max_buckets: u64,
     /// See [`NonLlmBody`].
     #[serde(default)]
     pub non_llm_body: NonLlmBody,
@@ -113,6 +117,9 @@ fn default_provider_header() -> String {
 }
 fn default_slots() -> u64 {
     60
+}
+fn default_max_buckets() -> u64 {
+    crate::ledger::DEFAULT_CAPACITY
 }
 
 /// A key part, compiled.
@@ -172,6 +179,8 @@ pub struct Config {
     pub non_llm_body: NonLlmBody,
     /// See [`RawConfig::failure_mode`].
     pub failure_mode: FailureMode,
+    /// See [`RawConfig::max_buckets`].
+    pub max_buckets: u64,
 }
 
 /// OpenAI's model families and their encodings (prefix rules).
@@ -196,6 +205,12 @@ impl Config {
         let raw: RawConfig = tollgate_core::config::parse(bytes)?;
         if raw.limits.is_empty() {
             return Err(ConfigError::new("limits", "at least one limit is required"));
+        }
+        if !(16..=10_000_000).contains(&raw.max_buckets) {
+            return Err(ConfigError::new(
+                "max_buckets",
+                "must be between 16 and 10000000",
+            ));
         }
         if !(1..=3600).contains(&raw.slots) {
             return Err(ConfigError::new("slots", "must be between 1 and 3600"));
@@ -286,6 +301,7 @@ impl Config {
             provider_header: raw.provider_header.to_ascii_lowercase(),
             non_llm_body: raw.non_llm_body,
             failure_mode: raw.failure_mode,
+            max_buckets: raw.max_buckets,
         })
     }
 

@@ -63,10 +63,11 @@ impl Filter for RateLimit {
         let tokenizers =
             Tokenizers::new(&config.encodings_in_use()).map_err(|e| format!("tokenizer: {e}"))?;
         let nonce = (now_ns() as u32) ^ (now_ns() >> 32) as u32;
+        let capacity = config.max_buckets;
         Ok(Shared {
             config,
             tokenizers,
-            ledger: SharedLedger::new(HostStore, nonce),
+            ledger: SharedLedger::with_capacity(HostStore, nonce, capacity),
             metrics: RefCell::new(Metrics::default()),
         })
     }

@@ -92,8 +92,10 @@ pub struct Request<'a> {
 /// Shared-data key prefix; one key per limit, key value and budget.
 pub const KEY_PREFIX: &str = "tollgate.rl";
 
+/// The identity of the request's bucket under `limit`: its key parts' values (any length: the
+/// ledger hashes it), `None` if one is missing.
 fn bucket(limit: &Limit, req: &Request<'_>) -> Option<String> {
-    let mut key = format!("{KEY_PREFIX}.{}", limit.name);
+    let mut key = String::new();
     for part in &limit.key {
         let v = match part {
             KeyPart::Header(h) => (req.header)(h).filter(|v| !v.is_empty()),
@@ -114,7 +116,7 @@ pub fn admit(cfg: &Config, ledger: &dyn Ledger, req: &Request<'_>, now_ms: u64) 
     for limit in &cfg.limits {
         let key = match (bucket(limit, req), cfg.missing_key) {
             (Some(k), _) => k,
-            (None, MissingKey::Shared) => format!("{KEY_PREFIX}.{}\u{1f}_none", limit.name),
+            (None, MissingKey::Shared) => "\u{1f}_none".to_owned(),
             (None, MissingKey::Reject) => {
                 settle(ledger, &charges, None, None, now_ms);
                 return Decision::Reject(missing_key_reply(limit));
@@ -131,7 +133,8 @@ pub fn admit(cfg: &Config, ledger: &dyn Ledger, req: &Request<'_>, now_ms: u64) 
             (Budget::Total, b.total_tokens, req.prompt_tokens + output),
         ] {
             let Some(cap) = cap else { continue };
-            let k = format!("{key}.{}", budget.key_suffix());
+            // One table per limit and budget (the ledger's namespace), the bucket identity after it.
+            let k = format!("{KEY_PREFIX}.{}.{}{key}", limit.name, budget.key_suffix());
             let room = cap.saturating_sub(req.headroom);
             match ledger.reserve(&k, &limit.window, now_ms, amount, room) {
                 Ok(r) if r.admitted => {
@@ -390,7 +393,7 @@ mod tests {
         else {
             unreachable!()
         };
-        assert!(charges[0].key.ends_with("_none.p"));
+        assert_eq!(charges[0].key, "tollgate.rl.per-client.p\u{1f}_none");
         // The default refuses: nobody to charge.
         let Decision::Reject(r) = admit(&cfg(CFG), &l, &req(&none, 10), 1000) else {
             unreachable!()

@@ -47,6 +47,11 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// True when no tokens are counted (after [`Counts::prune`]: none in the window).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// Drops slots that left the window.
     pub fn prune(&mut self, w: &Window, now_ms: u64) {
         let oldest = w.oldest_live_slot(now_ms);

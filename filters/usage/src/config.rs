@@ -37,6 +37,13 @@ pub struct RawConfig {
     /// Distinct client/group/model tag sets kept per worker before new ones fold into `_other`.
     #[serde(default = "default_max_tag_sets")]
     pub max_tag_sets: usize,
+    /// Models that get a stat tag of their own besides those in `prices` (exact names, or
+    /// prefixes ending in `*`); any other model is tagged `_other` (the access log keeps the name).
+    #[serde(default)]
+    pub tag_models: Vec<String>,
+    /// Providers that get a stat tag of their own; any other is tagged `_other`.
+    #[serde(default = "default_tag_providers")]
+    pub tag_providers: Vec<String>,
     /// `allow`: a request body that is not an LLM request passes uncounted; `deny`: 400.
     #[serde(default)]
     pub failure_mode: FailureMode,
@@ -56,6 +63,20 @@ fn default_max_body() -> usize {
 }
 fn default_max_tag_sets() -> usize {
     2000
+}
+fn default_tag_providers() -> Vec<String> {
+    [
+        "openai",
+        "anthropic",
+        "gemini",
+        "azure",
+        "vllm",
+        "bedrock",
+        "mistral",
+        "ollama",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Configuration compiled once in `on_configure`.
@@ -79,6 +100,10 @@ pub struct Config {
     pub max_response_body_bytes: usize,
     /// See [`RawConfig::max_tag_sets`].
     pub max_tag_sets: usize,
+    /// See [`RawConfig::tag_models`].
+    pub tag_models: Vec<String>,
+    /// See [`RawConfig::tag_providers`].
+    pub tag_providers: Vec<String>,
     /// See [`RawConfig::failure_mode`].
     pub failure_mode: FailureMode,
 }
@@ -117,8 +142,33 @@ impl Config {
             usage_headers: raw.usage_headers,
             max_response_body_bytes: raw.max_response_body_bytes,
             max_tag_sets: raw.max_tag_sets,
+            tag_models: raw.tag_models,
+            tag_providers: raw.tag_providers,
             failure_mode: raw.failure_mode,
         })
+    }
+
+    /// The stat tag for `model`: itself if it is priced or listed in `tag_models`, else `_other`
+    /// (model names come from clients and providers: the number of series must stay bounded).
+    pub fn model_tag<'a>(&self, model: &'a str) -> &'a str {
+        let listed = self.tag_models.iter().any(|t| match t.strip_suffix('*') {
+            Some(prefix) => model.starts_with(prefix),
+            None => t == model,
+        });
+        if listed || self.prices.lookup(model).is_some() {
+            model
+        } else {
+            "_other"
+        }
+    }
+
+    /// The stat tag for `provider`: itself if listed in `tag_providers`, else `_other`.
+    pub fn provider_tag<'a>(&self, provider: &'a str) -> &'a str {
+        if self.tag_providers.iter().any(|p| p == provider) {
+            provider
+        } else {
+            "_other"
+        }
     }
 
     /// Business group of a client: the group header wins, then the static map.

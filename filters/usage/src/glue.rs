@@ -81,7 +81,9 @@ impl UsageStage {
             .as_ref()
             .is_some_and(Exchange::request_unparseable);
         self.exchange = None;
-        self.metrics.borrow_mut().record(&rec, bad_request);
+        self.metrics
+            .borrow_mut()
+            .record(&rec, bad_request, &self.config);
     }
 }
 
@@ -223,11 +225,12 @@ impl Metrics {
         self.cache.histogram(name, tags, value);
     }
 
-    fn record(&mut self, rec: &UsageRecord, bad_request: bool) {
-        let model = rec.model().to_owned();
+    fn record(&mut self, rec: &UsageRecord, bad_request: bool, cfg: &Config) {
+        let model = cfg.model_tag(rec.model()).to_owned();
+        let provider = cfg.provider_tag(&rec.provider).to_owned();
         let mut client = rec.client.clone().unwrap_or_else(|| "-".into());
         let mut group = rec.group.clone().unwrap_or_else(|| "-".into());
-        let set_key = format!("{model}\u{1}{}\u{1}{client}\u{1}{group}", rec.provider);
+        let set_key = format!("{model}\u{1}{provider}\u{1}{client}\u{1}{group}");
         if !self.tag_sets.contains(&set_key) {
             if self.tag_sets.len() >= self.max_tag_sets {
                 // Bound memory: unseen clients and groups past the limit share one series.
@@ -239,7 +242,7 @@ impl Metrics {
         }
         let tags = [
             ("model", model.as_str()),
-            ("provider", rec.provider.as_str()),
+            ("provider", provider.as_str()),
             ("client", client.as_str()),
             ("group", group.as_str()),
         ];
@@ -263,10 +266,7 @@ impl Metrics {
                 None => self.incr("tollgate_unpriced_requests_total", &[("model", &model)], 1),
             }
         }
-        let short = [
-            ("model", model.as_str()),
-            ("provider", rec.provider.as_str()),
-        ];
+        let short = [("model", model.as_str()), ("provider", provider.as_str())];
         if let Some(by) = &rec.rejected_by {
             let code = rec.status.to_string();
             self.incr(
@@ -278,7 +278,7 @@ impl Metrics {
             let code = rec.status.to_string();
             let err_tags = [
                 ("model", model.as_str()),
-                ("provider", rec.provider.as_str()),
+                ("provider", provider.as_str()),
                 ("code", code.as_str()),
             ];
             self.incr("tollgate_upstream_errors_total", &err_tags, 1);
