@@ -68,7 +68,11 @@ impl Kind {
 }
 
 // Candidate patterns, in priority order (earlier kinds win a tie at the same position).
-const PEM: &str = r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----";
+/// A private key's first line. The key runs to the next end line ([`PEM_END`]): found by a lookup in
+/// the end lines of the text, collected once per scan — a lazy `[\s\S]*?` up to the end line would
+/// rescan the rest of the text after every unterminated header (quadratic).
+const PEM: &str = r"-----BEGIN [A-Z ]*PRIVATE KEY-----";
+const PEM_END: &str = r"-----END [A-Z ]*PRIVATE KEY-----";
 const JWT: &str = r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}";
 const SECRET: &str = concat!(
     r"sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
@@ -120,6 +124,7 @@ pub struct Detector {
     anchored: Vec<(Kind, Regex)>,
     custom_labels: Vec<String>,
     dict: Option<(AhoCorasick, Vec<String>)>,
+    pem_end: Regex,
 }
 
 /// A detector configuration error (names the offending item).
@@ -221,6 +226,7 @@ impl Detector {
             anchored,
             custom_labels,
             dict,
+            pem_end: compile(PEM_END)?,
         })
     }
 
@@ -241,6 +247,8 @@ impl Detector {
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut pos = 0;
+        // Private keys' end lines, collected at the first key header (one linear pass).
+        let mut pem_ends: Option<Vec<(usize, usize)>> = None;
         // The combined regex finds the next candidate with its fast DFA; only at a candidate do
         // the anchored per-kind regexes run, in priority order, until a validator accepts one.
         while let Some(m) = self.combined.find_at(text, pos) {
@@ -248,7 +256,18 @@ impl Detector {
             let rest = text.get(start..).unwrap_or_default();
             let found = self.anchored.iter().find_map(|(k, re)| {
                 let mm = re.find(rest)?;
-                validate(*k, text, start, start + mm.end()).map(|(s, e)| (s, e, *k))
+                let head_end = start + mm.end();
+                if *k == Kind::Pem {
+                    let ends = pem_ends.get_or_insert_with(|| {
+                        self.pem_end
+                            .find_iter(text)
+                            .map(|e| (e.start(), e.end()))
+                            .collect()
+                    });
+                    let i = ends.partition_point(|(s, _)| *s < head_end);
+                    return ends.get(i).map(|(_, e)| (start, *e, *k));
+                }
+                validate(*k, text, start, head_end).map(|(s, e)| (s, e, *k))
             });
             match found {
                 Some((s, e, k)) => {
@@ -412,12 +431,12 @@ fn ssn_ok(text: &str, s: usize, cand: &str) -> bool {
     }
     if cand.len() == 9 {
         // Nine bare digits are too common (order numbers, ids): require an SSN word just before.
-        let start = s.saturating_sub(40);
-        let window = text
-            .get(start..s)
-            .or_else(|| text.get(..s))
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        // The 40 bytes before, from a character boundary (never the whole prefix: linear time).
+        let mut start = s.saturating_sub(40);
+        while start < s && !text.is_char_boundary(start) {
+            start += 1;
+        }
+        let window = text.get(start..s).unwrap_or_default().to_ascii_lowercase();
         return SSN_CONTEXT.iter().any(|w| window.contains(w));
     }
     true
@@ -721,6 +740,33 @@ mod tests {
         one("loop ::1 and", "IP_ADDRESS", "::1");
         none("999.1.1.1 and 1.2.3 and 10.0.19041.1 and v1.2.3.4");
         none("time 10:30:00 and 12:34");
+    }
+
+    #[test]
+    fn private_keys_run_to_their_end_line_whatever_comes_before() {
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----";
+        // Unterminated headers before a real key: the first header runs to the real end line.
+        let noisy = format!(
+            "{} then {key} done",
+            "-----BEGIN EC PRIVATE KEY----- x ".repeat(3)
+        );
+        let f = found(&noisy);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].1.ends_with("-----END RSA PRIVATE KEY-----") && f[0].1.contains("MIIBOg"));
+        // Two keys are two findings; a header with no end line after it is none.
+        let two = format!("{key} and {key}");
+        assert_eq!(found(&two).len(), 2);
+        none("-----BEGIN RSA PRIVATE KEY----- and nothing after");
+        // An end line of another kind does not close a private key.
+        none("-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END CERTIFICATE-----");
+    }
+
+    #[test]
+    fn ssn_context_next_to_multibyte_text() {
+        one("社会保障番号 ssn 123456789", "SSN", "123456789");
+        // The 40-byte window may start inside a character: it moves to the next boundary.
+        one(&format!("{}ssn: 123456789", "日".repeat(20)), "SSN", "123456789");
+        none(&format!("{} 123456789", "日".repeat(20)));
     }
 
     #[test]
