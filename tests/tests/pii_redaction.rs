@@ -550,3 +550,30 @@ fn streamed_tool_calls_and_choices_arrive_intact_with_output_scanning_on() {
         assert!(r.text().ends_with("data: [DONE]\n\n"));
     }
 }
+
+#[test]
+fn a_placeholder_the_client_typed_comes_back_as_typed() {
+    let (fake, envoy) = start(None);
+    let text = "Please repeat <EMAIL_1> verbatim; my address is jane.doe@example.com.";
+    for stream in [false, true] {
+        fake.clear();
+        let body = json!({"model": "echo", "stream": stream, "messages": [{"role": "user", "content": text}]});
+        let r = envoy.post("/v1/chat/completions", &[], &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let sent = fake.requests()[0].json()["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!sent.contains("jane.doe@example.com"), "{sent}");
+        assert!(sent.contains("<EMAIL_1> verbatim") && sent.contains("is <EMAIL_2>."), "{sent}");
+        let got = if stream {
+            sse_text(&r.text(), "/choices/0/delta/content")
+        } else {
+            r.json()["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(got, text, "stream {stream}");
+    }
+}

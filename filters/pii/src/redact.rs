@@ -67,16 +67,46 @@ pub struct Vault {
     by_value: BTreeMap<(String, String), String>,
     by_placeholder: BTreeMap<String, String>,
     next: BTreeMap<String, usize>,
+    /// Placeholder-shaped strings the request itself contains: never issued, so never restored
+    /// (a user who types `<EMAIL_1>` gets `<EMAIL_1>` back, not someone's address).
+    taken: std::collections::BTreeSet<String>,
 }
 
 impl Vault {
+    /// Notes every placeholder-shaped string (`<LABEL_n>`) in a text of the request, before any
+    /// placeholder is issued.
+    pub fn reserve_typed(&mut self, text: &str) {
+        for (i, _) in text.match_indices('<') {
+            let rest = text.get(i + 1..).unwrap_or_default();
+            // Placeholders are short: look no further than 64 bytes (linear in the text).
+            let Some(end) = rest.bytes().take(64).position(|b| b == b'>') else {
+                continue;
+            };
+            let inner = rest.get(..end).unwrap_or_default();
+            let shaped = inner.rsplit_once('_').is_some_and(|(l, n)| {
+                !l.is_empty()
+                    && l.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+                    && !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            });
+            if shaped && self.taken.len() < 10_000 {
+                self.taken.insert(format!("<{inner}>"));
+            }
+        }
+    }
+
     fn placeholder(&mut self, label: &str, value: &str) -> String {
         if let Some(p) = self.by_value.get(&(label.to_owned(), value.to_owned())) {
             return p.clone();
         }
         let n = self.next.entry(label.to_owned()).or_insert(0);
         *n += 1;
-        let p = format!("<{label}_{n}>");
+        let mut p = format!("<{label}_{n}>");
+        // Skip the numbers the request already uses literally (bounded by what it contains).
+        while self.taken.contains(&p) {
+            *n += 1;
+            p = format!("<{label}_{n}>");
+        }
         self.by_value
             .insert((label.to_owned(), value.to_owned()), p.clone());
         self.by_placeholder.insert(p.clone(), value.to_owned());

@@ -36,10 +36,12 @@ pub fn redact_request(
         Err(BodyError::NotJson(_)) => return Outcome::NotJson,
         Err(e) => return Outcome::Invalid(e),
     };
-    // Linear and cheap next to the scan it guards.
+    // Linear and cheap next to the scan it guards; placeholder-shaped strings the client typed are
+    // noted first so that none is issued (and later restored) under the same name.
     let mut text_bytes = 0usize;
     visit_texts(doc, &mut |s| {
-        text_bytes = text_bytes.saturating_add(s.len())
+        text_bytes = text_bytes.saturating_add(s.len());
+        vault.reserve_typed(s);
     });
     if text_bytes > cfg.max_text_bytes {
         return Outcome::TooLarge;
@@ -102,6 +104,24 @@ mod tests {
 
     fn redact_bytes(c: &Config, body: &[u8]) -> Outcome {
         redact_request(c, &mut req(body), &mut Vault::default(), &mut Audit::new())
+    }
+
+    #[test]
+    fn placeholders_the_client_typed_are_never_issued_nor_restored() {
+        let c = cfg("{}");
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"Reply with <EMAIL_1> and <EMAIL_2> literally, then mail jo@x.io"}]}"#;
+        let mut r = req(body);
+        let mut vault = Vault::default();
+        let out = redact_request(&c, &mut r, &mut vault, &mut Audit::new());
+        assert_eq!(out, Outcome::Forward(true));
+        let sent = String::from_utf8(r.new_body().and_then(Result::ok).unwrap_or_default())
+            .unwrap_or_default();
+        assert!(sent.contains("mail <EMAIL_3>"), "{sent}");
+        assert_eq!(vault.original("<EMAIL_1>"), None);
+        assert_eq!(
+            vault.restore("<EMAIL_1>, <EMAIL_2>, <EMAIL_3>"),
+            "<EMAIL_1>, <EMAIL_2>, jo@x.io"
+        );
     }
 
     #[test]
