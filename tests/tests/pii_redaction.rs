@@ -565,7 +565,10 @@ fn a_placeholder_the_client_typed_comes_back_as_typed() {
             .unwrap_or_default()
             .to_owned();
         assert!(!sent.contains("jane.doe@example.com"), "{sent}");
-        assert!(sent.contains("<EMAIL_1> verbatim") && sent.contains("is <EMAIL_2>."), "{sent}");
+        assert!(
+            sent.contains("<EMAIL_1> verbatim") && sent.contains("is <EMAIL_2>."),
+            "{sent}"
+        );
         let got = if stream {
             sse_text(&r.text(), "/choices/0/delta/content")
         } else {

@@ -356,6 +356,22 @@ fn a_stream_cut_off_midway_is_charged_for_what_was_sent() {
         charged > prompt && charged < full,
         "charged {charged}, prompt {prompt}, full {full}"
     );
+    // The access log records the same figure, as an estimate.
+    assert_eq!(log[0]["usage_outcome"], "estimated", "{}", log[0]);
+    assert_eq!(log[0]["total_tokens"], charged.to_string().as_str(), "{}", log[0]);
+    let logged_prompt: u64 = log[0]["prompt_tokens"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("prompt tokens logged");
+    assert!(logged_prompt >= prompt, "{}", log[0]);
+    assert!(
+        log[0]["completion_tokens"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|c| c > 0 && c == charged - logged_prompt),
+        "{}",
+        log[0]
+    );
     assert_eq!(
         envoy.wait_metric("tollgate_ratelimit_usage_counted_total", &[], 1.0),
         1.0

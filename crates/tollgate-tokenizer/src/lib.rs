@@ -6,6 +6,7 @@
 //! tests). Special-token strings such as `<|endoftext|>` are counted as ordinary text.
 
 pub mod bpe;
+mod hash;
 pub mod prompt;
 
 pub use bpe::{Bpe, Encoding};

@@ -765,7 +765,11 @@ mod tests {
     fn ssn_context_next_to_multibyte_text() {
         one("社会保障番号 ssn 123456789", "SSN", "123456789");
         // The 40-byte window may start inside a character: it moves to the next boundary.
-        one(&format!("{}ssn: 123456789", "日".repeat(20)), "SSN", "123456789");
+        one(
+            &format!("{}ssn: 123456789", "日".repeat(20)),
+            "SSN",
+            "123456789",
+        );
         none(&format!("{} 123456789", "日".repeat(20)));
     }
 

@@ -85,7 +85,8 @@ impl Vault {
             let inner = rest.get(..end).unwrap_or_default();
             let shaped = inner.rsplit_once('_').is_some_and(|(l, n)| {
                 !l.is_empty()
-                    && l.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+                    && l.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
                     && !n.is_empty()
                     && n.bytes().all(|b| b.is_ascii_digit())
             });

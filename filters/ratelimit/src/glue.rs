@@ -272,6 +272,10 @@ impl Http {
             "tollgate.ratelimit.charged_total_tokens",
             &actual.total.to_string(),
         );
+        set_filter_state(
+            "tollgate.ratelimit.charged_prompt_tokens",
+            &actual.prompt.to_string(),
+        );
     }
 }
 

@@ -211,6 +211,33 @@ impl Exchange {
         });
     }
 
+    /// Closes the exchange and produces its record. `estimate`: (prompt, total) tokens the rate
+    /// limit charged for a stream that was cut, used when the provider reported none.
+    pub fn finish_cut(
+        &mut self,
+        now_ns: u64,
+        cfg: &Config,
+        estimate: Option<(u64, u64)>,
+    ) -> UsageRecord {
+        let mut rec = self.finish(now_ns, cfg);
+        if let (None, Some((prompt, total))) = (&rec.usage, estimate) {
+            let u = tollgate_core::usage::Usage {
+                prompt_tokens: prompt,
+                completion_tokens: total.saturating_sub(prompt),
+                total_tokens: total,
+                ..Default::default()
+            };
+            rec.cost_micro_usd = rec
+                .served_model
+                .as_deref()
+                .or(rec.requested_model.as_deref())
+                .and_then(|m| cfg.prices.cost_micro_usd(m, &u));
+            rec.usage = Some(u);
+            rec.outcome = Outcome::Estimated;
+        }
+        rec
+    }
+
     /// Closes the exchange and produces its record.
     pub fn finish(&mut self, now_ns: u64, cfg: &Config) -> UsageRecord {
         let streamed = self.stream_requested || self.is_stream();

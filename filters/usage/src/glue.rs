@@ -12,8 +12,8 @@ use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
 use tollgate_wasm::{
-    now_ns, reject, req_header, resp_header, set_filter_state, set_req_header, set_resp_header,
-    Answer, Filter, Head, Stage, Step,
+    get_string_property, now_ns, reject, req_header, resp_header, set_filter_state, set_req_header,
+    set_resp_header, Answer, Filter, Head, Stage, Step,
 };
 
 // `root()` for the combined module (filters/all); its own entry point when built standalone.
@@ -203,8 +203,20 @@ impl Stage for UsageStage {
     }
 
     fn log(&mut self) {
-        // Reached without end of stream: the stream was reset or cut; count what was seen.
-        self.emit();
+        // Reached without end of stream: the stream was reset or cut. Without reported usage the
+        // record takes what the rate limit charged for it (it ran its `log` just before, and
+        // counted the completion from the text that was sent), so the two agree.
+        let Some(x) = self.exchange.as_mut() else {
+            return;
+        };
+        let charged = |k: &str| {
+            // Envoy looks filter state up under `wasm.` + the name a filter set.
+            get_string_property(&[&format!("tollgate.ratelimit.{k}")])
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let estimate = charged("charged_prompt_tokens").zip(charged("charged_total_tokens"));
+        let rec = x.finish_cut(now_ns(), &self.config, estimate);
+        self.publish(rec);
     }
 }
 
@@ -288,6 +300,9 @@ impl Metrics {
                 self.incr("tollgate_unparseable_responses_total", &short, 1)
             }
             crate::record::Outcome::NoUsage => self.incr("tollgate_missing_usage_total", &short, 1),
+            crate::record::Outcome::Estimated => {
+                self.incr("tollgate_estimated_usage_total", &short, 1)
+            }
             crate::record::Outcome::Reported => {}
         }
         if bad_request {

@@ -11,6 +11,10 @@ pub enum Outcome {
     NoUsage,
     /// The response body could not be read (not JSON, encoded, or too large); passed through.
     Unparseable,
+    /// The stream was cut before the provider reported usage: the figures are the rate limit's
+    /// (the prompt as it reserved it, the completion counted from the text that was sent), which
+    /// is also what the budget was charged.
+    Estimated,
 }
 
 impl Outcome {
@@ -19,6 +23,7 @@ impl Outcome {
         match self {
             Outcome::Reported => "reported",
             Outcome::NoUsage => "no_usage",
+            Outcome::Estimated => "estimated",
             Outcome::Unparseable => "unparseable",
         }
     }
