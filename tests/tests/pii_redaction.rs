@@ -580,3 +580,47 @@ fn a_placeholder_the_client_typed_comes_back_as_typed() {
         assert_eq!(got, text, "stream {stream}");
     }
 }
+
+#[test]
+fn output_the_scan_cannot_read_is_counted_and_blocked_when_configured() {
+    // Default: passed untouched, counted.
+    let (_fake, envoy) = start(None);
+    let body = json!({"model": "echo", "messages": [{"role": "user", "content": "hello there"}]});
+    let r = envoy.post("/v1/chat/completions", &[("x-fake-malformed", "1")], &body);
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("{\"id\": \"broken\""), "{}", r.text());
+    let labels = [("reason", "not_json")];
+    assert_eq!(
+        envoy.wait_metric("tollgate_pii_unscanned_output_total", &labels, 1.0),
+        1.0
+    );
+    drop(envoy);
+
+    // `block`: the unreadable answer becomes a 502 error; an unreadable event an SSE comment.
+    let (_fake, envoy) = start(Some(r#"{"unscanned_output":"block"}"#));
+    let r = envoy.post("/v1/chat/completions", &[("x-fake-malformed", "1")], &body);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["code"],
+        "unscanned_output",
+        "{}",
+        r.text()
+    );
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    let r = envoy.post(
+        "/v1/chat/completions",
+        &[("x-fake-malformed", "1")],
+        &stream,
+    );
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(!t.contains("broken"), "{t}");
+    assert!(t.contains(": tollgate withheld an event"), "{t}");
+    assert_eq!(sse_text(&t, "/choices/0/delta/content"), "hello there");
+    let labels = [("reason", "not_json_event")];
+    assert_eq!(
+        envoy.wait_metric("tollgate_pii_unscanned_output_total", &labels, 1.0),
+        1.0
+    );
+}

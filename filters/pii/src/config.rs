@@ -38,6 +38,17 @@ pub enum NonJson {
     Pass,
 }
 
+/// What to do with an answer (or stream event) output scanning cannot read: compressed, not JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unscanned {
+    /// Forward it as it is (counted in `tollgate_pii_unscanned_output_total{reason}`).
+    #[default]
+    Pass,
+    /// Withhold it: a JSON answer becomes a 502 OpenAI-style error, an SSE event an SSE comment.
+    Block,
+}
+
 /// The configuration as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +86,9 @@ pub struct RawConfig {
     /// See [`NonJson`].
     #[serde(default)]
     pub non_json_body: NonJson,
+    /// See [`Unscanned`] (only with `scan_output` or `restore` active).
+    #[serde(default)]
+    pub unscanned_output: Unscanned,
     /// Larger request bodies are refused (413) before they are parsed.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -123,6 +137,8 @@ pub struct Config {
     pub scan_output: bool,
     /// See [`NonJson`].
     pub non_json_body: NonJson,
+    /// See [`Unscanned`].
+    pub unscanned_output: Unscanned,
     /// See [`RawConfig::max_body_bytes`].
     pub max_body_bytes: usize,
     /// See [`RawConfig::max_text_bytes`].
@@ -220,6 +236,7 @@ impl Config {
             restore: raw.restore,
             scan_output: raw.scan_output,
             non_json_body: raw.non_json_body,
+            unscanned_output: raw.unscanned_output,
             max_body_bytes: raw.max_body_bytes,
             max_text_bytes: raw.max_text_bytes,
             failure_mode: raw.failure_mode,

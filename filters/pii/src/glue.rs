@@ -1,7 +1,7 @@
 //! proxy-wasm adapter: the PII stage holds nothing itself; the pipeline hands it the parsed request
 //! (redacted in place) and then the answer (restore + output scanning) as it streams back.
 
-use crate::config::{Config, NonJson};
+use crate::config::{Config, NonJson, Unscanned};
 use crate::redact::{audit_summary, Audit, Vault};
 use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
@@ -54,6 +54,8 @@ enum AnswerState {
     None,
     Stream(Box<StreamRewriter>),
     Json(Transform),
+    /// A compressed answer with `unscanned_output: block`: replaced by an error when it ends.
+    Withheld,
 }
 
 struct PiiStage {
@@ -89,6 +91,27 @@ impl PiiStage {
         Step::Replied
     }
 
+    fn unscanned(&self, reason: &str, n: u64) {
+        self.shared.metrics.borrow_mut().incr(
+            "tollgate_pii_unscanned_output_total",
+            &[("reason", reason)],
+            n,
+        );
+    }
+
+    /// Replaces the (held) answer with a 502 OpenAI-style error.
+    fn withhold(chunk: &mut Vec<u8>) {
+        set_resp_header(":status", Some("502"));
+        set_resp_header("content-type", Some("application/json"));
+        set_resp_header("content-encoding", None);
+        *chunk = openai_error_body(
+            "The provider's answer could not be scanned for personal data and was withheld.",
+            "server_error",
+            "unscanned_output",
+        )
+        .into_bytes();
+    }
+
     fn uninspected(&self, reason: &str) {
         self.shared.metrics.borrow_mut().incr(
             "tollgate_pii_uninspected_total",
@@ -115,9 +138,14 @@ impl PiiStage {
 
     fn finish_answer(&mut self) {
         let audit = match std::mem::replace(&mut self.answer, AnswerState::None) {
-            AnswerState::Stream(s) => s.audit().clone(),
+            AnswerState::Stream(s) => {
+                if s.unparseable > 0 {
+                    self.unscanned("not_json_event", s.unparseable);
+                }
+                s.audit().clone()
+            }
             AnswerState::Json(t) => t.audit,
-            AnswerState::None => return,
+            AnswerState::None | AnswerState::Withheld => return,
         };
         self.count(&audit, "response");
         set_filter_state("tollgate.pii.response", &audit_summary(&audit));
@@ -196,17 +224,34 @@ impl Stage for PiiStage {
             return Answer::Skip;
         }
         let t = self.transform();
-        if !t.is_active() || resp_header("content-encoding").is_some_and(|e| e != "identity") {
+        if !t.is_active() {
             return Answer::Skip;
+        }
+        let block = self.shared.config.unscanned_output == Unscanned::Block;
+        if resp_header("content-encoding").is_some_and(|e| e != "identity") {
+            self.unscanned("encoded", 1);
+            if !block {
+                return Answer::Skip;
+            }
+            set_resp_header("content-length", None);
+            self.answer = AnswerState::Withheld;
+            return Answer::WholeWithHeaders;
         }
         set_resp_header("content-length", None);
         let sse = resp_header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
         if sse {
-            self.answer = AnswerState::Stream(Box::new(StreamRewriter::new(kind, t)));
+            let mut rw = StreamRewriter::new(kind, t);
+            rw.block_unscanned = block;
+            self.answer = AnswerState::Stream(Box::new(rw));
             Answer::Stream
         } else {
             self.answer = AnswerState::Json(t);
-            Answer::Whole
+            // Withholding an answer that cannot be read means changing its status: hold the headers.
+            if block {
+                Answer::WholeWithHeaders
+            } else {
+                Answer::Whole
+            }
         }
     }
 
@@ -214,21 +259,28 @@ impl Stage for PiiStage {
         let Some(kind) = self.kind else {
             return false;
         };
+        let block = self.shared.config.unscanned_output == Unscanned::Block;
         let changed = match &mut self.answer {
             // SSE answers come as events (`response_events`).
             AnswerState::None | AnswerState::Stream(_) => return false,
+            AnswerState::Withheld => {
+                if end_of_stream {
+                    Self::withhold(chunk);
+                    self.answer = AnswerState::None;
+                }
+                return end_of_stream;
+            }
             AnswerState::Json(t) => match rewrite_json(kind, t, chunk) {
                 Some(out) => {
                     *chunk = out;
                     true
                 }
                 None => {
-                    self.shared.metrics.borrow_mut().incr(
-                        "tollgate_pii_unparseable_responses_total",
-                        &[],
-                        1,
-                    );
-                    false
+                    self.unscanned("not_json", 1);
+                    if block {
+                        Self::withhold(chunk);
+                    }
+                    block
                 }
             },
         };

@@ -137,8 +137,10 @@ pub struct StreamRewriter {
     kind: ApiKind,
     transform: Transform,
     held: BTreeMap<Channel, Held>,
-    /// Events that were not JSON (passed through untouched).
+    /// Events that were not JSON (passed untouched, or withheld when `block_unscanned`).
     pub unparseable: u64,
+    /// Withhold events that cannot be scanned (an SSE comment takes their place).
+    pub block_unscanned: bool,
 }
 
 impl StreamRewriter {
@@ -149,6 +151,7 @@ impl StreamRewriter {
             transform,
             held: BTreeMap::new(),
             unparseable: 0,
+            block_unscanned: false,
         }
     }
 
@@ -197,7 +200,15 @@ impl StreamRewriter {
         let kind = self.kind;
         let Some(v) = ev.json() else {
             self.unparseable += 1;
-            out.push(ev);
+            if self.block_unscanned {
+                out.push(AnswerEvent::from_sse(tollgate_core::sse::SseEvent {
+                    raw: b": tollgate withheld an event it could not scan\n\n".to_vec(),
+                    event: None,
+                    data: None,
+                }));
+            } else {
+                out.push(ev);
+            }
             return;
         };
         if !is_delta_event(kind, v) {
