@@ -358,7 +358,12 @@ fn a_stream_cut_off_midway_is_charged_for_what_was_sent() {
     );
     // The access log records the same figure, as an estimate.
     assert_eq!(log[0]["usage_outcome"], "estimated", "{}", log[0]);
-    assert_eq!(log[0]["total_tokens"], charged.to_string().as_str(), "{}", log[0]);
+    assert_eq!(
+        log[0]["total_tokens"],
+        charged.to_string().as_str(),
+        "{}",
+        log[0]
+    );
     let logged_prompt: u64 = log[0]["prompt_tokens"]
         .as_str()
         .and_then(|s| s.parse().ok())
