@@ -14,7 +14,7 @@ ENVOY          ?= $(VENV)/bin/envoy
 export ENVOY
 export TOLLGATE_PYTHON ?= $(VENV)/bin/python
 
-.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff
+.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ bench: build tools ## price of each filter vs plain Envoy (writes bench/RESULTS.
 tokenizer-diff: ## token counts vs tiktoken-rs on 50,000 seeded random texts (make test runs 300)
 	TOLLGATE_DIFF_CASES=$${CASES:-50000} TOLLGATE_DIFF_SEED=$${SEED:-$$(date +%s)} \
 	  cargo test --release -p tollgate-tokenizer --test differential -- --nocapture
+
+soak: build tools ## 10 minutes of mixed hostile traffic, then a reconciliation (writes bench/SOAK.md; SOAK_SECONDS)
+	cargo run --release -p tollgate-e2e --bin soak
 
 microbench: ## MB/s of the hot pure functions (native)
 	cargo run --release -p tollgate-e2e --bin microbench

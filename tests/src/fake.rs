@@ -194,10 +194,13 @@ fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
     let path = parts.next().unwrap_or_default().to_owned();
     let mut headers = BTreeMap::new();
     loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
+        // Header values may carry obs-text bytes (0x80-0xFF), which HTTP allows and real provider
+        // edges accept: read bytes, not UTF-8 lines.
+        let mut hb = Vec::new();
+        if r.read_until(b'\n', &mut hb)? == 0 {
             return Ok(None);
         }
+        let h = String::from_utf8_lossy(&hb);
         let h = h.trim_end();
         if h.is_empty() {
             break;
