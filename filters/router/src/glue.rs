@@ -439,6 +439,18 @@ impl HttpContext for UpstreamHttp {
             self.attempt = Some(a);
             return Action::Continue;
         }
+        // A shape whose model is in the path (Gemini) needs nothing from the body: adapt the
+        // headers now and let the body stream through untouched (no copy into this VM).
+        if !a.native.as_ref().is_none_or(Native::body_has_model) {
+            let requested = gemini_model_from_path(&path).unwrap_or_default().to_owned();
+            let model = upstream_model(a.endpoint_model.as_deref(), &requested).to_owned();
+            self.rewrite_headers(&a, &model);
+            let mut a = a;
+            a.model = Some(model);
+            self.attempt = Some(a);
+            self.done = true;
+            return Action::Continue;
+        }
         set_req_header("content-length", None);
         self.attempt = Some(a);
         Action::Pause
