@@ -14,7 +14,7 @@ ENVOY          ?= $(VENV)/bin/envoy
 export ENVOY
 export TOLLGATE_PYTHON ?= $(VENV)/bin/python
 
-.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff soak
+.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff fuzz soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,14 @@ tokenizer-diff: ## token counts vs tiktoken-rs on 50,000 seeded random texts (ma
 
 soak: build tools ## 10 minutes of mixed hostile traffic, then a reconciliation (writes bench/SOAK.md; SOAK_SECONDS)
 	cargo run --release -p tollgate-e2e --bin soak
+
+# Unwinding panics (the release profile aborts) so a panic is reported with its shrunk input, and
+# overflow checks on as in debug builds. `make test` runs a bounded, fixed-seed batch (fuzz/tests/bounded.rs).
+FUZZ_PROFILE := --config 'profile.release.panic="unwind"' --config profile.release.overflow-checks=true
+
+fuzz: ## seeded fuzzing of the pure logic, SECONDS_PER_TARGET (default 60) per target, SEED, TARGET
+	cargo run --release $(FUZZ_PROFILE) -p tollgate-fuzz --bin fuzz -- \
+	  --seconds $${SECONDS_PER_TARGET:-60} $${SEED:+--seed $$SEED} $${TARGET:+--target $$TARGET}
 
 microbench: ## MB/s of the hot pure functions (native)
 	cargo run --release -p tollgate-e2e --bin microbench

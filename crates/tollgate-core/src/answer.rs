@@ -270,6 +270,58 @@ pub fn is_delta_event(kind: ApiKind, v: &Value) -> bool {
     }
 }
 
+/// Which channels a non-delta event closes (their held text must go out before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closes {
+    /// None: a keep-alive, an annotation, a block start — held text stays held.
+    Nothing,
+    /// Every channel of this group (a content block, an output item).
+    Group(u64),
+    /// The channels of this group and part (a Responses content part).
+    Part(u64, u64),
+    /// Every channel (the message or the response ends, an error, a usage chunk).
+    All,
+}
+
+impl Closes {
+    /// True if `ch` is closed.
+    pub fn covers(self, ch: &Channel) -> bool {
+        match self {
+            Closes::Nothing => false,
+            Closes::Group(g) => ch.group == g,
+            Closes::Part(g, p) => ch.group == g && ch.part == p,
+            Closes::All => true,
+        }
+    }
+}
+
+/// What a non-delta event of `kind` closes. Unknown event types close nothing (the end of the
+/// stream releases everything anyway).
+pub fn closes(kind: ApiKind, v: &Value) -> Closes {
+    let ty = v.get("type").and_then(Value::as_str).unwrap_or_default();
+    match kind {
+        ApiKind::Responses => match ty {
+            "response.output_text.done" | "response.content_part.done" => {
+                Closes::Part(index(v, "output_index"), index(v, "content_index"))
+            }
+            "response.function_call_arguments.done" | "response.output_item.done" => {
+                Closes::Group(index(v, "output_index"))
+            }
+            "response.completed" | "response.failed" | "response.incomplete" | "error" => {
+                Closes::All
+            }
+            _ => Closes::Nothing,
+        },
+        ApiKind::AnthropicMessages => match ty {
+            "content_block_stop" => Closes::Group(index(v, "index")),
+            "message_delta" | "message_stop" | "error" => Closes::All,
+            _ => Closes::Nothing,
+        },
+        // Chat (a usage-only chunk, an error), Gemini (a chunk without candidates).
+        _ => Closes::All,
+    }
+}
+
 /// The groups (choices, candidates) this event finishes: `finish_reason` / `finishReason` set.
 pub fn finished_groups(kind: ApiKind, v: &Value) -> Vec<u64> {
     let (list, key) = match kind {

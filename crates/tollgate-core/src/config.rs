@@ -58,6 +58,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
 /// serde messages quote offending values (`invalid type: string "sk-..."`); drop the quoted part.
 fn redact_values(msg: &str) -> String {
     let msg = msg.split(" at line ").next().unwrap_or(msg);
+    // `unknown variant `<value>`, expected …`: the value is quoted in backticks.
+    let unquoted;
+    let msg = match msg.strip_prefix("unknown variant `").and_then(|rest| {
+        let end = rest
+            .rfind("`, expected")
+            .or_else(|| rest.rfind("`, there are no variants"))?;
+        rest.get(end..)
+    }) {
+        Some(tail) => {
+            unquoted = format!("unknown variant `…{tail}");
+            unquoted.as_str()
+        }
+        None => msg,
+    };
     msg.split('"')
         .enumerate()
         .map(|(i, part)| if i % 2 == 0 { part } else { "…" })
@@ -97,6 +111,12 @@ mod tests {
         limit: u64,
     }
 
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Mode {
+        mode: FailureMode,
+    }
+
     #[test]
     fn names_unknown_and_mistyped_fields() {
         let e = parse::<Cfg>(br#"{"inner":{"limti":3}}"#)
@@ -108,6 +128,19 @@ mod tests {
         let (field, text) = e.unwrap_or_default();
         assert_eq!(field, "inner.limit");
         assert!(!text.contains("sk-secret"), "{text}");
+    }
+
+    /// Found by the fuzzer (`config` target): a value given to an enum field was quoted back in
+    /// `unknown variant `…``.
+    #[test]
+    fn unknown_variants_are_not_quoted() {
+        let e = parse::<Mode>(br#"{"mode":"sk-secret`, expected x"}"#).err();
+        let (field, text) = e
+            .map(|e| (e.field.clone(), e.to_string()))
+            .unwrap_or_default();
+        assert_eq!(field, "mode");
+        assert!(!text.contains("sk-secret"), "{text}");
+        assert!(text.contains("expected `allow` or `deny`"), "{text}");
     }
 
     #[test]

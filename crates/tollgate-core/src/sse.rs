@@ -84,7 +84,8 @@ impl SseParser {
             return;
         }
         let mut chunk = chunk;
-        if self.pending_cr {
+        // An empty chunk says nothing about what follows a trailing CR: keep waiting for the LF.
+        if self.pending_cr && !chunk.is_empty() {
             self.pending_cr = false;
             if let Some((&b'\n', rest)) = chunk.split_first() {
                 // The LF completes a CRLF already counted as a line end; keep it in the raw bytes.
@@ -199,5 +200,30 @@ impl SseParser {
         self.data = None;
         self.line_start = 0;
         self.data_lines = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(chunks: &[&[u8]]) -> Vec<(Option<String>, Option<String>)> {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.feed(c, &mut out);
+        }
+        out.extend(p.finish());
+        out.into_iter().map(|e| (e.event, e.data)).collect()
+    }
+
+    /// Found by the fuzzer (`sse` target): an empty chunk between the CR and the LF of a CRLF
+    /// made the LF a second line end — a blank line that cut the event in two.
+    #[test]
+    fn empty_chunk_between_cr_and_lf() {
+        let whole = fields(&[b"event: e\r\ndata: x\r\n\r\n"]);
+        assert_eq!(whole, vec![(Some("e".into()), Some("x".into()))]);
+        let split: [&[u8]; 6] = [b"event: e\r", b"", b"\ndata: x\r", b"", b"", b"\n\r\n"];
+        assert_eq!(fields(&split), whole);
     }
 }

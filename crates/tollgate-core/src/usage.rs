@@ -74,7 +74,9 @@ impl OpenAiUsage {
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: self.total_tokens.unwrap_or(prompt + completion),
+            total_tokens: self
+                .total_tokens
+                .unwrap_or(prompt.saturating_add(completion)),
             cached_prompt_tokens: in_details.and_then(|d| d.cached_tokens).unwrap_or(0),
             reasoning_tokens: out_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
         }
@@ -127,14 +129,23 @@ struct GeminiUsage {
 
 impl GeminiUsage {
     fn normalise(&self) -> Usage {
-        let prompt =
-            self.prompt_token_count.unwrap_or(0) + self.tool_use_prompt_token_count.unwrap_or(0);
+        // Counts come from the provider: saturate rather than overflow (a panic in debug builds,
+        // a wrapped-around small total in release ones).
+        let prompt = self
+            .prompt_token_count
+            .unwrap_or(0)
+            .saturating_add(self.tool_use_prompt_token_count.unwrap_or(0));
         let reasoning = self.thoughts_token_count.unwrap_or(0);
-        let completion = self.candidates_token_count.unwrap_or(0) + reasoning;
+        let completion = self
+            .candidates_token_count
+            .unwrap_or(0)
+            .saturating_add(reasoning);
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: self.total_token_count.unwrap_or(prompt + completion),
+            total_tokens: self
+                .total_token_count
+                .unwrap_or(prompt.saturating_add(completion)),
             cached_prompt_tokens: self.cached_content_token_count.unwrap_or(0),
             reasoning_tokens: reasoning,
         }
@@ -167,11 +178,14 @@ impl AnthropicTotals {
     }
 
     fn usage(&self) -> Usage {
-        let prompt = self.input + self.cache_read + self.cache_creation;
+        let prompt = self
+            .input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_creation);
         Usage {
             prompt_tokens: prompt,
             completion_tokens: self.output,
-            total_tokens: prompt + self.output,
+            total_tokens: prompt.saturating_add(self.output),
             cached_prompt_tokens: self.cache_read,
             reasoning_tokens: 0,
         }
@@ -414,5 +428,42 @@ pub fn output_text(kind: ApiKind, v: &serde_json::Value, out: &mut String) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzzer (`usage` target): counts near `u64::MAX` overflowed the sums (a panic
+    /// in debug builds, a wrapped-around total in release ones). They saturate.
+    #[test]
+    fn huge_counts_saturate() {
+        let max = u64::MAX;
+        let gemini = format!(
+            r#"{{"usageMetadata":{{"promptTokenCount":{max},"toolUsePromptTokenCount":7,"candidatesTokenCount":{max},"thoughtsTokenCount":7}}}}"#
+        );
+        let u = from_json(ApiKind::GeminiGenerate, gemini.as_bytes())
+            .ok()
+            .and_then(|f| f.usage)
+            .unwrap_or_default();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (max, max, max)
+        );
+        let openai = format!(r#"{{"usage":{{"prompt_tokens":{max},"completion_tokens":1}}}}"#);
+        let u = from_json(ApiKind::ChatCompletions, openai.as_bytes())
+            .ok()
+            .and_then(|f| f.usage)
+            .unwrap_or_default();
+        assert_eq!(u.total_tokens, max);
+        let anthropic = format!(
+            r#"{{"usage":{{"input_tokens":{max},"cache_read_input_tokens":1,"cache_creation_input_tokens":1,"output_tokens":1}}}}"#
+        );
+        let u = from_json(ApiKind::AnthropicMessages, anthropic.as_bytes())
+            .ok()
+            .and_then(|f| f.usage)
+            .unwrap_or_default();
+        assert_eq!((u.prompt_tokens, u.total_tokens), (max, max));
     }
 }

@@ -148,13 +148,19 @@ pub struct Config {
 }
 
 fn check_label(field: String, l: &str) -> Result<(), ConfigError> {
+    // At most 40 characters: a placeholder `<LABEL_n>` then stays within the 64 bytes in which
+    // `Vault::reserve_typed` looks for one the client typed.
     let ok = !l.is_empty()
+        && l.len() <= 40
         && l.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::new(field, "labels are [A-Z0-9_]+"))
+        Err(ConfigError::new(
+            field,
+            "labels are [A-Z0-9_]+, at most 40 characters",
+        ))
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use tollgate_core::answer::{
-    delta_event, delta_texts, finished_groups, is_delta_event, AnswerEvent, Channel,
+    closes, delta_event, delta_texts, finished_groups, is_delta_event, AnswerEvent, Channel,
 };
 use tollgate_core::api::ApiKind;
 
@@ -212,8 +212,12 @@ impl StreamRewriter {
             return;
         };
         if !is_delta_event(kind, v) {
-            // Closing or full-text events: what is held comes out first, then full texts are fixed.
-            self.release(out, |_| true);
+            // Closing or full-text events: the held text of the channels they close comes out
+            // first, then full texts are fixed. Others (Anthropic's `ping`, a Responses
+            // annotation) close nothing: held text — a placeholder's start — stays held, or the
+            // placeholder would reach the client split and unrestored.
+            let c = closes(kind, v);
+            self.release(out, |ch| c.covers(ch));
             let t = &mut self.transform;
             let mut changed = false;
             if let Some(v) = ev.json_to_edit() {
@@ -416,6 +420,36 @@ mod tests {
             );
             assert!(String::from_utf8_lossy(&out).ends_with("data: [DONE]\n\n"));
         }
+    }
+
+    /// Found by the fuzzer (`pii_stream` target): a non-delta event between two deltas released
+    /// the held start of a placeholder; Anthropic sends `ping`s mid-stream.
+    #[test]
+    fn a_ping_between_deltas_keeps_the_placeholder_whole() {
+        let (t, _) = setup(false);
+        let mut rw = Feed::new(ApiKind::AnthropicMessages, t);
+        let delta = |d: &str| {
+            let v = serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": d}});
+            format!("event: content_block_delta\ndata: {v}\n\n")
+        };
+        let stream = [
+            delta("Hi <EMA"),
+            "event: ping\ndata: {\"type\": \"ping\"}\n\n".to_owned(),
+            delta("IL_1>."),
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+                .to_owned(),
+        ]
+        .concat();
+        let out = String::from_utf8_lossy(&rw.on_chunk(stream.as_bytes(), true)).into_owned();
+        let text: String = out
+            .split("\n\n")
+            .filter_map(|e| e.split("data: ").nth(1))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(text, "Hi a@b.io.", "{out}");
+        assert!(out.contains("event: ping"), "{out}");
     }
 
     #[test]
