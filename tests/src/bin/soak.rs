@@ -66,7 +66,11 @@ fn one(envoy: &Envoy, rng: &mut Rng, n: u64) -> (&'static str, u16, bool) {
     };
     let pick = rng.below(100);
     let (kind, result, ok): (&'static str, std::io::Result<u16>, &[u16]) = match pick {
-        0..=24 => ("chat_json", post("/v1/chat/completions", &h, &chat(false)), &[200]),
+        0..=24 => (
+            "chat_json",
+            post("/v1/chat/completions", &h, &chat(false)),
+            &[200],
+        ),
         25..=39 => {
             let mut b = chat(true);
             b["stream_options"] = json!({"include_usage": rng.below(2) == 0});
@@ -88,24 +92,44 @@ fn one(envoy: &Envoy, rng: &mut Rng, n: u64) -> (&'static str, u16, bool) {
             h.push(("x-fake-tool-calls".into(), calls.to_string()));
             let mut b = chat(true);
             b["n"] = json!(1 + rng.below(2));
-            ("tool_calls_sse", post("/v1/chat/completions", &h, &b), &[200])
+            (
+                "tool_calls_sse",
+                post("/v1/chat/completions", &h, &b),
+                &[200],
+            )
         }
         66..=70 => {
             h.push(("x-fake-reset".into(), "mid-body".into()));
             h.push(("x-fake-chunk-delay-ms".into(), "2".into()));
             // The status line arrived before the cut; the body is short.
-            ("cut_stream", post("/v1/chat/completions", &h, &chat(true)), &[200])
+            (
+                "cut_stream",
+                post("/v1/chat/completions", &h, &chat(true)),
+                &[200],
+            )
         }
-        71..=75 => ("client_disconnect", disconnect(envoy, &h, &chat(true)), &[0]),
+        71..=75 => (
+            "client_disconnect",
+            disconnect(envoy, &h, &chat(true)),
+            &[0],
+        ),
         76..=80 => {
             let code = ["500", "503", "429"][rng.below(3) as usize];
             h.push(("x-fake-status".into(), code.into()));
             // Retried once on the same provider, then its status.
-            ("provider_error", post("/v1/chat/completions", &h, &chat(false)), &[500, 503, 429])
+            (
+                "provider_error",
+                post("/v1/chat/completions", &h, &chat(false)),
+                &[500, 503, 429],
+            )
         }
         81..=83 => {
             h.push(("x-fake-latency-ms".into(), "1500".into()));
-            ("slow_provider", post("/v1/chat/completions", &h, &chat(false)), &[200])
+            (
+                "slow_provider",
+                post("/v1/chat/completions", &h, &chat(false)),
+                &[200],
+            )
         }
         84..=88 => {
             let hs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -119,7 +143,11 @@ fn one(envoy: &Envoy, rng: &mut Rng, n: u64) -> (&'static str, u16, bool) {
             let r = http::request(envoy.addr, "POST", "/v1/chat/completions", &hs, b);
             ("malformed_body", r.map(|r| r.status), &[400])
         }
-        89..=92 => ("hostile_headers", hostile(envoy, &auth, &chat(false)), &[200]),
+        89..=92 => (
+            "hostile_headers",
+            hostile(envoy, &auth, &chat(false)),
+            &[200],
+        ),
         _ => {
             // Unknown paths and methods.
             let hs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -162,7 +190,9 @@ fn hostile(envoy: &Envoy, auth: &str, body: &Value) -> std::io::Result<u16> {
         b.len()
     )
     .into_bytes();
-    req.extend_from_slice(b"x-user: caf\xe9\xff\r\nx-tollgate-route: \xe9\r\nx-model: \x80\x81\r\n\r\n");
+    req.extend_from_slice(
+        b"x-user: caf\xe9\xff\r\nx-tollgate-route: \xe9\r\nx-model: \x80\x81\r\n\r\n",
+    );
     req.extend_from_slice(b.as_bytes());
     s.write_all(&req)?;
     let mut out = Vec::new();
@@ -195,8 +225,7 @@ fn main() {
             {{"name":"per-user","key":["header:x-user"],"window_seconds":60,"total_tokens":{CAP}}}],
             "missing_key":"shared","max_buckets":200000}}"#
     );
-    let yaml =
-        envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", &limits);
+    let yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", &limits);
     let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
     let stats = Mutex::new(Stats::default());
     let rss: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
@@ -271,7 +300,10 @@ fn main() {
     // Every request once: the log has one line per request sent (client disconnects included).
     let lines = log.len() as u64;
     if lines != st.sent {
-        failures.push(format!("{} requests sent, {lines} access-log lines", st.sent));
+        failures.push(format!(
+            "{} requests sent, {lines} access-log lines",
+            st.sent
+        ));
     }
     // Rate limit: per client, what the counter holds equals the sum charged in the log.
     let charged = |l: &Value| {
@@ -294,10 +326,15 @@ fn main() {
             .and_then(|l| l["ratelimit_prompt_estimate"].as_str())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let counter = CAP.saturating_sub(*remaining).saturating_sub(probe_reserved);
+        let counter = CAP
+            .saturating_sub(*remaining)
+            .saturating_sub(probe_reserved);
         let _ = writeln_row(
             &mut rl_rows,
-            &format!("| {client} | {sum} | {counter} | {} |", if sum == counter { "yes" } else { "**no**" }),
+            &format!(
+                "| {client} | {sum} | {counter} | {} |",
+                if sum == counter { "yes" } else { "**no**" }
+            ),
         );
         if sum != counter || *status != 200 {
             failures.push(format!(
@@ -318,7 +355,9 @@ fn main() {
         elapsed,
         st.sent as f64 / elapsed
     ));
-    report.push_str("## Latency of successful requests (ms)\n\n| kind | n | p50 | p99 |\n|---|---|---|---|\n");
+    report.push_str(
+        "## Latency of successful requests (ms)\n\n| kind | n | p50 | p99 |\n|---|---|---|---|\n",
+    );
     for (k, v) in st.latencies.iter_mut() {
         let n = v.len();
         let (p50, p99) = (pct(v, 0.5), pct(v, 0.99));
@@ -337,12 +376,19 @@ fn main() {
         st.sent
     ));
     if !st.unexpected.is_empty() {
-        report.push_str(&format!("\nUnexpected statuses (first 20): {:?}\n", st.unexpected));
+        report.push_str(&format!(
+            "\nUnexpected statuses (first 20): {:?}\n",
+            st.unexpected
+        ));
         failures.push(format!("unexpected statuses: {:?}", st.unexpected));
     }
     report.push_str(&format!(
         "\n**Result: {}**\n",
-        if failures.is_empty() { "pass".to_owned() } else { format!("FAIL — {failures:?}") }
+        if failures.is_empty() {
+            "pass".to_owned()
+        } else {
+            format!("FAIL — {failures:?}")
+        }
     ));
     let path = repo_root().join("bench/SOAK.md");
     let _ = std::fs::write(&path, &report);
