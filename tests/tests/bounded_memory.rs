@@ -102,22 +102,30 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Option<(u16, bool)> {
     Some((status, close))
 }
 
+/// Envoy with the router and a per-user rate limit only (`x-user` keys, this window and table).
+fn per_user_limit(window_seconds: u64, max_buckets: u64) -> (FakeProvider, Envoy) {
+    let fake = FakeProvider::start().expect("fake provider");
+    let limit = format!(
+        r#"{{"limits":[{{"name":"per-user","key":["header:x-user"],"window_seconds":{window_seconds},"total_tokens":1000000}}],"max_buckets":{max_buckets}}}"#
+    );
+    let mut yaml =
+        envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", &limit);
+    for section in ["tollgate.pii", "tollgate.usage"] {
+        yaml = envoy::without_filter(&yaml, section);
+    }
+    let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
+    (fake, envoy)
+}
+
 fn chat(model: &str) -> String {
     format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#)
 }
 
 #[test]
 fn a_hundred_thousand_distinct_keys_leave_rss_flat_after_their_window() {
-    let fake = FakeProvider::start().expect("fake provider");
     // Per-user budgets keyed on a header of any length, with a short window and a table sized for
     // the keys live in one window.
-    let limit = r#"{"limits":[{"name":"per-user","key":["header:x-user"],"window_seconds":1,"total_tokens":1000000}],"max_buckets":16384}"#;
-    let mut yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", limit);
-    for section in ["tollgate.pii", "tollgate.usage"] {
-        yaml = envoy::without_filter(&yaml, section);
-    }
-    let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
-    fake.set_defaults(Default::default());
+    let (_fake, envoy) = per_user_limit(1, 16_384);
     let auth = envoy::bearer("rss");
     let body = chat("echo");
     // Values of 200 bytes: a design that stored each key would grow by tens of MB here.
@@ -215,13 +223,7 @@ fn random_model_names_add_a_bounded_number_of_stat_series() {
 #[test]
 #[ignore]
 fn measure_rss_per_hundred_thousand_live_keys() {
-    let fake = FakeProvider::start().expect("fake provider");
-    let limit = r#"{"limits":[{"name":"per-user","key":["header:x-user"],"window_seconds":3600,"total_tokens":1000000}],"max_buckets":200000}"#;
-    let mut yaml = envoy::with_filter_config(&envoy::shipped_config(), "tollgate.ratelimit", limit);
-    for section in ["tollgate.pii", "tollgate.usage"] {
-        yaml = envoy::without_filter(&yaml, section);
-    }
-    let envoy = Envoy::start(&yaml, fake.addr().port(), 2);
+    let (_fake, envoy) = per_user_limit(3600, 200_000);
     let auth = envoy::bearer("rss");
     let body = chat("echo");
     let make = |i: usize| {

@@ -171,12 +171,17 @@ fn prompt_tokens<C: Count + ?Sized>(c: &C, kind: ApiKind, v: &Value, rules: &pro
 mod tests {
     use super::*;
 
-    #[test]
-    fn counts_a_chat_request() {
+    fn setup() -> (Config, Tokenizers) {
         let cfg =
             Config::from_json(br#"{"limits":[{"name":"a","key":["model"],"total_tokens":1}]}"#)
                 .unwrap_or_else(|e| unreachable!("{e}"));
         let tok = Tokenizers::new(&cfg.encodings_in_use()).unwrap_or_else(|e| unreachable!("{e}"));
+        (cfg, tok)
+    }
+
+    #[test]
+    fn counts_a_chat_request() {
+        let (cfg, tok) = setup();
         let body =
             br#"{"model":"gpt-4o","max_tokens":7,"messages":[{"role":"user","content":"hi"}]}"#;
         let e = estimate(
@@ -210,10 +215,7 @@ mod tests {
 
     #[test]
     fn the_bound_is_never_below_the_count() {
-        let cfg =
-            Config::from_json(br#"{"limits":[{"name":"a","key":["model"],"total_tokens":1}]}"#)
-                .unwrap_or_else(|e| unreachable!("{e}"));
-        let tok = Tokenizers::new(&cfg.encodings_in_use()).unwrap_or_else(|e| unreachable!("{e}"));
+        let (cfg, tok) = setup();
         let cases: [(ApiKind, &str, &str); 7] = [
             (
                 ApiKind::ChatCompletions,
