@@ -244,7 +244,7 @@ impl<S: Store> Ledger for SharedLedger<S> {
             counts.add(w, now_ms, now_ms, i64::try_from(amount).unwrap_or(i64::MAX));
             let r = Reservation {
                 admitted: true,
-                used: used + amount,
+                used: used.saturating_add(amount),
                 wait_ms: Some(0),
                 reset_ms: counts
                     .wait_ms(w, now_ms, limit.max(1), limit.max(1))

@@ -130,7 +130,11 @@ pub fn admit(cfg: &Config, ledger: &dyn Ledger, req: &Request<'_>, now_ms: u64) 
         };
         for (budget, cap, amount) in [
             (Budget::Prompt, b.prompt_tokens, req.prompt_tokens),
-            (Budget::Total, b.total_tokens, req.prompt_tokens + output),
+            (
+                Budget::Total,
+                b.total_tokens,
+                req.prompt_tokens.saturating_add(output),
+            ),
         ] {
             let Some(cap) = cap else { continue };
             // One table per limit and budget (the ledger's namespace), the bucket identity after it.
@@ -310,6 +314,25 @@ mod tests {
 
     const CFG: &str = r#"{"limits":[{"name":"per-client","key":["header:x-client-id"],"window_seconds":60,
         "total_tokens":100,"prompt_tokens":60}]}"#;
+
+    #[test]
+    fn a_huge_max_tokens_cannot_wrap_the_reservation() {
+        let c = cfg(&CFG.replace(
+            r#""prompt_tokens":60}"#,
+            r#""prompt_tokens":60,"reserve_output_tokens":true}"#,
+        ));
+        let l = SharedLedger::new(MemStore::default(), 1);
+        let alice = |h: &str| (h == "x-client-id").then(|| "alice".to_owned());
+        let huge = Request {
+            max_output_tokens: Some(u64::MAX - 5),
+            ..req(&alice, 20)
+        };
+        // 20 + (2^64 - 6) saturates: far over the total budget, refused (it would wrap to 14).
+        let Decision::Reject(r) = admit(&c, &l, &huge, 1000) else {
+            unreachable!()
+        };
+        assert_eq!(r.status, 429);
+    }
 
     #[test]
     fn headroom_must_stay_left_but_is_not_reserved() {

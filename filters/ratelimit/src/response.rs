@@ -41,7 +41,7 @@ impl Tracker {
     }
 
     fn keep(&mut self, bytes: &[u8]) {
-        if self.kept.len() + bytes.len() > MAX_KEPT {
+        if self.kept.len().saturating_add(bytes.len()) > MAX_KEPT {
             self.overflow = true;
         } else {
             self.kept.extend_from_slice(bytes);
@@ -110,7 +110,7 @@ impl Tracker {
         }
         Actual {
             prompt: prompt_estimate,
-            total: prompt_estimate + completion,
+            total: prompt_estimate.saturating_add(completion),
             counted: true,
         }
     }

@@ -64,8 +64,7 @@ impl Counts {
         self.slots
             .iter()
             .filter(|(s, _)| *s >= oldest)
-            .map(|(_, c)| c)
-            .sum()
+            .fold(0u64, |a, (_, c)| a.saturating_add(*c))
     }
 
     /// Adds (or, with a negative delta, removes) tokens in the slot containing `at_ms`.
@@ -111,15 +110,16 @@ impl Counts {
             return None;
         }
         let mut used = self.used(w, now_ms);
-        if used + amount <= limit {
+        if used.saturating_add(amount) <= limit {
             return Some(0);
         }
         let oldest = w.oldest_live_slot(now_ms);
         for (s, c) in self.slots.iter().filter(|(s, _)| *s >= oldest) {
-            used -= c;
-            if used + amount <= limit {
+            used = used.saturating_sub(*c);
+            if used.saturating_add(amount) <= limit {
                 // slot `s` stops counting when slot `s + slots + 1` begins
-                return Some(((s + w.slots + 1) * w.slot_ms).saturating_sub(now_ms));
+                let end = s.saturating_add(w.slots + 1).saturating_mul(w.slot_ms);
+                return Some(end.saturating_sub(now_ms));
             }
         }
         Some(w.len_ms())
