@@ -158,6 +158,18 @@ impl AnswerEvent {
     }
 }
 
+/// Writes events out in order. A stream cut inside its last event leaves that event unterminated:
+/// it is ended before an event a policy added after it, or the two would run together.
+pub fn write_events(events: &[AnswerEvent], out: &mut Vec<u8>) {
+    let last = events.len().saturating_sub(1);
+    for (i, e) in events.iter().enumerate() {
+        e.write(out);
+        if i < last && !(out.ends_with(b"\n\n") || out.ends_with(b"\r\n\r\n")) {
+            out.extend_from_slice(b"\n\n");
+        }
+    }
+}
+
 fn index(v: &Value, key: &str) -> u64 {
     v.get(key).and_then(Value::as_u64).unwrap_or(0)
 }

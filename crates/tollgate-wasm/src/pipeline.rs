@@ -201,15 +201,7 @@ impl Pipeline {
             // Only complete events go on (an event split across chunks leaves with its last part);
             // untouched events keep their exact bytes.
             let mut out = Vec::with_capacity(chunk.len());
-            let last = events.len().saturating_sub(1);
-            for (i, e) in events.iter().enumerate() {
-                e.write(&mut out);
-                // A stream cut inside its last event leaves it unterminated: end it before an
-                // event a stage added after it, or the two would run together.
-                if i < last && !(out.ends_with(b"\n\n") || out.ends_with(b"\r\n\r\n")) {
-                    out.extend_from_slice(b"\n\n");
-                }
-            }
+            tollgate_core::answer::write_events(&events, &mut out);
             if out != chunk && !set_buffer(BufferType::HttpResponseBody, size, &out) {
                 log::warn!("tollgate: could not rewrite the answer");
             }

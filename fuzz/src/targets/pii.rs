@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::OnceLock;
-use tollgate_core::answer::{delta_texts, is_delta_event, AnswerEvent, Channel};
+use tollgate_core::answer::{closes, delta_texts, is_delta_event, AnswerEvent, Channel, Closes};
 use tollgate_core::api::ApiKind;
 use tollgate_core::sse::SseParser;
 use tollgate_pii::detect::{CustomRegex, Detector, Dictionary, BUILTIN};
@@ -316,8 +316,8 @@ fn generate_stream(rng: &mut Rng) -> Vec<u8> {
     out
 }
 
-/// The delta text of every channel of an SSE answer, in order (delta events only); and whether a
-/// non-delta event (other than Anthropic's `ping`) came between two deltas.
+/// The delta text of every channel of an SSE answer, in order (delta events only); and whether an
+/// event that closes channels ([`closes`]) came between two deltas.
 fn channel_texts(kind: ApiKind, bytes: &[u8]) -> (BTreeMap<Channel, String>, bool) {
     let mut p = SseParser::default();
     let mut evs = Vec::new();
@@ -331,9 +331,7 @@ fn channel_texts(kind: ApiKind, bytes: &[u8]) -> (BTreeMap<Channel, String>, boo
             continue;
         };
         if !is_delta_event(kind, v) {
-            let ping = kind == ApiKind::AnthropicMessages
-                && v.get("type").and_then(Value::as_str) == Some("ping");
-            closed |= seen_delta && !ping;
+            closed |= seen_delta && closes(kind, v) != Closes::Nothing;
             continue;
         }
         seen_delta = true;
@@ -373,23 +371,19 @@ fn check_stream(input: &[u8]) -> Result<(), String> {
         }
         let mut events: Vec<AnswerEvent> = raw.into_iter().map(AnswerEvent::from_sse).collect();
         rw.on_events(&mut events, end);
-        events.iter().for_each(|e| e.write(&mut out));
+        tollgate_core::answer::write_events(&events, &mut out);
     }
     if chunks.is_empty() {
         rw.on_events(&mut Vec::new(), true);
     }
     let _ = rw.audit();
     // Without output scanning, every channel's text is its input text with placeholders restored
-    // (wherever the deltas were cut), as long as the parser did not give up on a huge event.
-    // (A stream cut off inside its last event is left out: the held text released at the end
-    // then follows that event's unterminated bytes; see the report.)
-    let terminated = [&b"\n\n"[..], b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\r\n\n"]
-        .iter()
-        .any(|t| body.ends_with(t));
-    // Also left out: a non-delta event between deltas, which releases held text by design (it may
-    // close a channel), so a placeholder split around it stays split.
+    // (wherever the deltas were cut, the stream cut inside its last event included), as long as the
+    // parser did not give up on a huge event. Left out: a closing event between deltas (it releases
+    // the held text of the channels it closes, by design), so a placeholder split around it stays
+    // split.
     let (input_texts, interleaved) = channel_texts(kind, body);
-    if !scan && !parser.overflowed() && terminated && !interleaved {
+    if !scan && !parser.overflowed() && !interleaved {
         let want: BTreeMap<Channel, String> = input_texts
             .into_iter()
             .map(|(c, t)| (c, vault.restore(&t)))
