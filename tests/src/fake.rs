@@ -19,6 +19,7 @@
 //! | `x-fake-reply`          | reply with this text instead of echoing the last user message     |
 //! | `x-fake-served-model`   | report this model instead of the requested one                    |
 //! | `x-fake-hostile-headers`| `1`: add response headers whose values hold bytes 0x80–0xFF       |
+//! | `x-fake-gzip`           | `1`: gzip the answer (`content-encoding: gzip`) though not asked  |
 //! | `x-fake-tool-calls`     | chat: JSON `[{"name","arguments"}]`: answer with these tool calls, |
 //! |                         | streamed as OpenAI does (name first, arguments in 5-byte pieces)   |
 //!
@@ -355,10 +356,20 @@ fn handle(
     } else {
         b""
     };
-    let pieces: Vec<Vec<u8>> = match reply.body {
+    let mut pieces: Vec<Vec<u8>> = match reply.body {
         Body::Json(v) => vec![v.to_string().into_bytes()],
         Body::Raw(b) => vec![b],
         Body::Sse(events) => events,
+    };
+    // A provider that compresses although it was not asked to (valid gzip, stored blocks).
+    let gzip = req.header("x-fake-gzip") == Some("1");
+    if gzip {
+        pieces = vec![gzip_stored(&pieces.concat())];
+    }
+    let hostile: &[u8] = if gzip {
+        b"content-encoding: gzip\r\n"
+    } else {
+        hostile
     };
     let streamed =
         reply.content_type.starts_with("text/event-stream") || chunk_size > 0 || delay > 0;
@@ -744,6 +755,37 @@ impl Ctx {
                 "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
         })
     }
+}
+
+/// `data` as a gzip member of stored (uncompressed) deflate blocks.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let blocks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[]]
+    } else {
+        data.chunks(65_535).collect()
+    };
+    for (i, b) in blocks.iter().enumerate() {
+        out.push(u8::from(i + 1 == blocks.len()));
+        let len = b.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    let mut crc: u32 = !0;
+    for byte in data {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    out.extend_from_slice(&(!crc).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 /// The text of choice `i` (choices after the first say which they are).
