@@ -303,10 +303,15 @@ impl Stage for Http {
             return Answer::Skip;
         };
         // Envoy answered itself because no provider answered (none could be reached, every attempt
-        // was reset before an answer, a policy refused the attempt): nothing was produced or billed,
-        // so the reservation is returned. A timeout is charged: the provider may still be working.
+        // was reset before an answer, a policy refused the attempt), or the provider answered with
+        // an error (4xx/5xx: it refused or failed the request): nothing was produced or billed, so
+        // the reservation is returned. A timeout is charged: the provider may still be working.
         let details = get_string_property(&["response", "code_details"]).unwrap_or_default();
-        if details != "via_upstream" && !details.contains("timeout") {
+        let provider_error = details == "via_upstream"
+            && resp_header(":status")
+                .and_then(|s| s.parse::<u32>().ok())
+                .is_some_and(|s| s >= 400);
+        if provider_error || (details != "via_upstream" && !details.contains("timeout")) {
             let charges = std::mem::take(&mut a.charges);
             self.state = State::Idle;
             settle(&self.shared.ledger, &charges, None, None, now_ms());
