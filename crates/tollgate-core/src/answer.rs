@@ -38,6 +38,30 @@ pub struct Channel {
     pub field: Field,
 }
 
+/// How an answer's body is framed, decided once from its headers for the pipeline and every policy
+/// (so that none of them can read the same answer as SSE while another reads it as JSON).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnswerFormat {
+    /// `content-type: text/event-stream` (any case, parameters allowed).
+    pub sse: bool,
+    /// A `content-encoding` other than `identity`: the body cannot be read.
+    pub encoded: bool,
+}
+
+impl AnswerFormat {
+    /// The format of an answer with these `content-type` and `content-encoding` values.
+    pub fn of(content_type: Option<&str>, content_encoding: Option<&str>) -> Self {
+        Self {
+            sse: content_type.is_some_and(|c| {
+                c.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            }),
+            encoded: content_encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity")),
+        }
+    }
+}
+
 /// One event of an SSE answer, decoded at most once for every policy.
 #[derive(Debug, Clone)]
 pub struct AnswerEvent {
@@ -409,6 +433,15 @@ pub fn delta_event(kind: ApiKind, template: &Value, ch: Channel, text: &str) -> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_reading_of_the_answer_format() {
+        let f = AnswerFormat::of(Some(" Text/Event-Stream; charset=utf-8"), Some("Identity"));
+        assert_eq!((f.sse, f.encoded), (true, false));
+        let f = AnswerFormat::of(Some("application/json"), Some("gzip"));
+        assert_eq!((f.sse, f.encoded), (false, true));
+        assert_eq!(AnswerFormat::of(None, None), AnswerFormat::default());
+    }
 
     #[test]
     fn chat_texts_carry_choice_and_tool_call() {

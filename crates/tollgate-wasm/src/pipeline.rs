@@ -13,7 +13,7 @@ use crate::{reject, req_header, set_buffer};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
 use std::cell::Cell;
-use tollgate_core::answer::AnswerEvent;
+use tollgate_core::answer::{AnswerEvent, AnswerFormat};
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::sse::SseParser;
@@ -70,8 +70,8 @@ pub trait Stage {
     fn callout_response(&mut self, _headers: usize, _body_size: usize) -> Step {
         Step::Next
     }
-    /// Response headers (`end_of_stream`: there is no body).
-    fn response_headers(&mut self, end_of_stream: bool) -> Answer;
+    /// Response headers (`end_of_stream`: there is no body); `format` as the pipeline read it.
+    fn response_headers(&mut self, format: &AnswerFormat, end_of_stream: bool) -> Answer;
     /// A piece of an answer that is not an SSE stream (all of it, once, when [`Answer::Whole`] was
     /// asked by any stage); returns `true` if it changed `chunk`.
     fn response_body(&mut self, chunk: &mut Vec<u8>, end_of_stream: bool) -> bool;
@@ -315,18 +315,17 @@ impl HttpContext for Pipeline {
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         self.response_done = end_of_stream;
+        // Read once; every stage and the event parsing below go by the same reading.
+        let format = AnswerFormat::of(
+            crate::resp_header("content-type").as_deref(),
+            crate::resp_header("content-encoding").as_deref(),
+        );
         let mut answer = Answer::Skip;
         for s in self.stages.iter_mut().rev() {
-            answer = answer.max(s.response_headers(end_of_stream));
+            answer = answer.max(s.response_headers(&format, end_of_stream));
         }
         self.answer = answer;
-        let sse = answer != Answer::Skip
-            && crate::resp_header("content-type").is_some_and(|c| {
-                c.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("text/event-stream")
-            })
-            && crate::resp_header("content-encoding").is_none_or(|e| e == "identity");
+        let sse = answer != Answer::Skip && format.sse && !format.encoded;
         self.sse = sse.then(SseParser::default);
         if answer == Answer::WholeWithHeaders && !end_of_stream {
             return Action::Pause;

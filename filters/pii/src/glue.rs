@@ -7,7 +7,7 @@ use crate::request::{redact_request, Outcome};
 use crate::stream::{rewrite_json, OutputScan, StreamRewriter, Transform};
 use std::cell::RefCell;
 use std::rc::Rc;
-use tollgate_core::answer::AnswerEvent;
+use tollgate_core::answer::{AnswerEvent, AnswerFormat};
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
@@ -212,7 +212,7 @@ impl Stage for PiiStage {
         }
     }
 
-    fn response_headers(&mut self, end_of_stream: bool) -> Answer {
+    fn response_headers(&mut self, format: &AnswerFormat, end_of_stream: bool) -> Answer {
         let Some(kind) = self.kind else {
             return Answer::Skip;
         };
@@ -228,7 +228,7 @@ impl Stage for PiiStage {
             return Answer::Skip;
         }
         let block = self.shared.config.unscanned_output == Unscanned::Block;
-        if resp_header("content-encoding").is_some_and(|e| e != "identity") {
+        if format.encoded {
             self.unscanned("encoded", 1);
             if !block {
                 return Answer::Skip;
@@ -238,8 +238,7 @@ impl Stage for PiiStage {
             return Answer::WholeWithHeaders;
         }
         set_resp_header("content-length", None);
-        let sse = resp_header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
-        if sse {
+        if format.sse {
             let mut rw = StreamRewriter::new(kind, t);
             rw.block_unscanned = block;
             self.answer = AnswerState::Stream(Box::new(rw));

@@ -8,7 +8,7 @@ use crate::limiter::{admit, settle, Charge, Decision, Request};
 use crate::response::Tracker;
 use std::cell::RefCell;
 use std::rc::Rc;
-use tollgate_core::answer::AnswerEvent;
+use tollgate_core::answer::{AnswerEvent, AnswerFormat};
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
@@ -298,7 +298,7 @@ impl Stage for Http {
         self.on_body_complete(kind, &path, req)
     }
 
-    fn response_headers(&mut self, end_of_stream: bool) -> Answer {
+    fn response_headers(&mut self, format: &AnswerFormat, end_of_stream: bool) -> Answer {
         let State::Admitted(a) = &mut self.state else {
             return Answer::Skip;
         };
@@ -322,8 +322,7 @@ impl Stage for Http {
         for (k, v) in a.headers.iter() {
             set_resp_header(k, Some(v));
         }
-        let sse = resp_header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
-        a.tracker = Some(Tracker::new(a.kind, sse));
+        a.tracker = Some(Tracker::new(a.kind, format.sse));
         if end_of_stream {
             self.settle_now();
             return Answer::Skip;

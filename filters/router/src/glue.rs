@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
+use tollgate_core::answer::AnswerFormat;
 use tollgate_core::api::{gemini_model_from_path, ApiKind};
 use tollgate_core::body::LlmRequest;
 use tollgate_core::error::openai_error_body;
@@ -279,7 +280,7 @@ impl Stage for RouterStage {
         self.on_callout(body_size)
     }
 
-    fn response_headers(&mut self, _end_of_stream: bool) -> Answer {
+    fn response_headers(&mut self, _format: &AnswerFormat, _end_of_stream: bool) -> Answer {
         Answer::Skip
     }
 

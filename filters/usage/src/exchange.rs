@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::record::{Outcome, UsageRecord};
-use tollgate_core::answer::AnswerEvent;
+use tollgate_core::answer::{AnswerEvent, AnswerFormat};
 use tollgate_core::api::ApiKind;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
@@ -128,19 +128,12 @@ impl Exchange {
     }
 
     /// Records the response status and decides how the body will be read.
-    pub fn on_response_headers(
-        &mut self,
-        status: u32,
-        content_type: Option<&str>,
-        content_encoding: Option<&str>,
-    ) {
+    pub fn on_response_headers(&mut self, status: u32, format: &AnswerFormat) {
         self.status = status;
-        let ct = content_type.unwrap_or_default().to_ascii_lowercase();
-        let encoded = content_encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
-        self.body = if encoded {
+        self.body = if format.encoded {
             self.unparseable = true;
             Body::Skipped
-        } else if ct.starts_with("text/event-stream") {
+        } else if format.sse {
             Body::Sse(Box::default())
         } else {
             Body::Json(Vec::new())
@@ -326,7 +319,10 @@ data: [DONE]\n\n";
         };
         let action = x.on_request_body(body.as_bytes(), &c);
         assert_eq!(matches!(action, RequestAction::Replace(_)), strip_requested);
-        x.on_response_headers(200, Some("text/event-stream; charset=utf-8"), None);
+        x.on_response_headers(
+            200,
+            &AnswerFormat::of(Some("text/event-stream; charset=utf-8"), None),
+        );
         let mut client = Vec::new();
         let mut parser = tollgate_core::sse::SseParser::default();
         let chunks: Vec<&[u8]> = STREAM.as_bytes().chunks(split).collect();
@@ -375,7 +371,7 @@ data: [DONE]\n\n";
             0,
         );
         x.on_request_body(br#"{"model":"m","messages":[]}"#, &c);
-        x.on_response_headers(200, Some("application/json"), None);
+        x.on_response_headers(200, &AnswerFormat::of(Some("application/json"), None));
         x.on_response_chunk(b"{\"id\": \"broken\", \"choi", 1, &c);
         let rec = x.finish(1, &c);
         assert_eq!(rec.outcome, Outcome::Unparseable);
@@ -401,7 +397,10 @@ data: [DONE]\n\n";
     fn compressed_body_is_unparseable() {
         let c = cfg("{}");
         let mut x = Exchange::new(ApiKind::ChatCompletions, "/", Caller::default(), 0);
-        x.on_response_headers(200, Some("application/json"), Some("gzip"));
+        x.on_response_headers(
+            200,
+            &AnswerFormat::of(Some("application/json"), Some("gzip")),
+        );
         x.on_response_chunk(b"\x1f\x8b...", 1, &c);
         assert_eq!(x.finish(1, &c).outcome, Outcome::Unparseable);
     }

@@ -7,7 +7,7 @@ use crate::record::UsageRecord;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
-use tollgate_core::answer::AnswerEvent;
+use tollgate_core::answer::{AnswerEvent, AnswerFormat};
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::{openai_error_body, LOCAL_REPLY_HEADER};
@@ -141,18 +141,14 @@ impl Stage for UsageStage {
         }
     }
 
-    fn response_headers(&mut self, end_of_stream: bool) -> Answer {
+    fn response_headers(&mut self, format: &AnswerFormat, end_of_stream: bool) -> Answer {
         let Some(x) = self.exchange.as_mut() else {
             return Answer::Skip;
         };
         let status = resp_header(":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        x.on_response_headers(
-            status,
-            resp_header("content-type").as_deref(),
-            resp_header("content-encoding").as_deref(),
-        );
+        x.on_response_headers(status, format);
         x.set_rejected_by(resp_header(LOCAL_REPLY_HEADER));
         x.set_served_provider(resp_header("x-tollgate-provider"));
         if x.rewrites_response() {
