@@ -13,4 +13,5 @@ pub mod patterns;
 pub mod request;
 pub mod sse;
 pub mod stats;
+pub mod translate;
 pub mod usage;
