@@ -34,10 +34,11 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-# One fake per provider (see envoy/envoy.yaml): the default (`echo`, embeddings), "openai", "gemini",
-# "anthropic", "azure" and a self-hosted OpenAI-compatible server.
-for port in 18080 18081 18082 18083 18084 18085; do
-  "$FAKE" --listen "127.0.0.1:$port" &
+# One fake per provider (see envoy/clusters.yaml), each as strict as the real API it stands in for:
+# the default (`echo`, embeddings), "openai", "gemini", "anthropic", "azure" and a self-hosted
+# OpenAI-compatible server.
+for pf in 18080:local 18081:openai 18082:gemini 18083:anthropic 18084:azure 18085:selfhosted; do
+  "$FAKE" --listen "127.0.0.1:${pf%%:*}" --flavor "${pf##*:}" &
   pids+=($!)
 done
 "$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \

@@ -64,6 +64,11 @@ impl ApiKind {
         }
     }
 
+    /// The kind named by [`ApiKind::as_str`].
+    pub fn from_name(name: &str) -> Option<ApiKind> {
+        ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+
     /// Stable lower-case name used in stats and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -78,6 +83,18 @@ impl ApiKind {
         }
     }
 }
+
+/// Every kind.
+pub const ALL: [ApiKind; 8] = [
+    ApiKind::ChatCompletions,
+    ApiKind::Completions,
+    ApiKind::Embeddings,
+    ApiKind::Responses,
+    ApiKind::AnthropicMessages,
+    ApiKind::GeminiGenerate,
+    ApiKind::GeminiStreamGenerate,
+    ApiKind::GeminiEmbed,
+];
 
 /// Model named in a Gemini path such as `/v1beta/models/gemini-2.5-flash:generateContent`.
 pub fn gemini_model_from_path(path: &str) -> Option<&str> {
@@ -127,6 +144,9 @@ mod tests {
             assert_eq!(ApiKind::classify("POST", path), want, "{path}");
         }
         assert_eq!(ApiKind::classify("GET", "/v1/chat/completions"), None);
+        for k in ALL {
+            assert_eq!(ApiKind::from_name(k.as_str()), Some(k));
+        }
     }
 
     #[test]

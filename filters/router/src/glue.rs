@@ -1,15 +1,12 @@
 //! proxy-wasm adapter for both roles.
 
 use crate::config::{Config, RawUpstream, Router, Virtual};
-use crate::provider::{
-    auth_header, canonical_op, provider_path, upstream_model, Auth, Native, Provider,
-    CREDENTIAL_HEADERS,
-};
+use crate::exchange::{prepare, AnswerTranslator, Mode, Refusal};
+use crate::provider::{auth_header, openai_op, upstream_model, Auth, Provider, Wire, CREDENTIAL_HEADERS};
 use crate::resolve::{doc_model, latest_user_text, models_body, resolve, Target};
 use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
-use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,6 +17,7 @@ use tollgate_core::body::LlmRequest;
 use tollgate_core::error::openai_error_body;
 use tollgate_wasm::host::{call_foreign_function, call_resp_header, http_call};
 use tollgate_wasm::pipeline::answer;
+use tollgate_wasm::host::resp_header;
 use tollgate_wasm::{
     buffer, get_string_property, reject, req_header, set_buffer, set_filter_state, set_req_header,
     set_resp_header, Answer, Filter, Head, Metrics, Passthrough, Pipeline, Stage, Step,
@@ -257,6 +255,8 @@ impl Stage for RouterStage {
             }
         };
         set_filter_state("tollgate.requested_model", &model);
+        // Every attempt's adapter reads the client's shape from here (see API_HEADER).
+        set_req_header(API_HEADER, Some(req.kind.as_str()));
         match resolve(&self.s.cfg, &model) {
             Target::Route(r) => {
                 self.set_route(&r);
@@ -332,14 +332,20 @@ impl RouterStage {
 
 // ---------------------------------------------------------------- upstream (per attempt)
 
+/// The request header that carries the client's API shape from the router (downstream) to every
+/// attempt: the attempts share one header map, so an earlier attempt's rewritten `:path` no longer
+/// says what the client spoke. Set only by the router stage (x-tollgate-* is removed at the edge).
+pub const API_HEADER: &str = "x-tollgate-api";
+
 struct Attempt {
     provider_name: String,
     provider: Provider,
     endpoint_model: Option<String>,
-    op: String,
-    /// A provider-native request shape (passed through to a provider of its family).
-    native: Option<Native>,
+    kind: ApiKind,
     model: Option<String>,
+    provider_wire: Option<Wire>,
+    /// The answer is translated back to the client's shape.
+    answer: Option<AnswerTranslator>,
 }
 
 struct UpstreamHttp {
@@ -358,20 +364,11 @@ impl UpstreamHttp {
     }
 
     /// Path, host and the provider's own key for this attempt (credentials were removed already).
-    fn rewrite_headers(&self, a: &Attempt, model: &str) {
-        let (path, auth) = match &a.native {
-            Some(n) => n.path_and_auth(model),
-            None => (provider_path(&a.provider, &a.op, model), a.provider.auth),
-        };
-        set_req_header(":path", Some(&path));
+    fn set_headers(&self, a: &Attempt, path: &str, auth: Auth) {
+        set_req_header(":path", Some(path));
         if let Some(host) = self.meta("host") {
             set_req_header(":authority", Some(&host));
         }
-        let auth = if a.provider.auth == Auth::None {
-            Auth::None
-        } else {
-            auth
-        };
         if let Some((name, value)) = self
             .s
             .keys
@@ -383,17 +380,8 @@ impl UpstreamHttp {
     }
 
     /// Ends this attempt with a local answer (the request cannot be served by this provider).
-    fn refuse(&self, message: &str) -> Action {
-        reject(
-            "router",
-            400,
-            Vec::new(),
-            &openai_error_body(
-                message,
-                "invalid_request_error",
-                "unsupported_api_for_model",
-            ),
-        )
+    fn refuse(&self, r: &Refusal) -> Action {
+        reject("router", 400, Vec::new(), &r.body())
     }
 }
 
@@ -412,44 +400,49 @@ impl HttpContext for UpstreamHttp {
             return Action::Continue;
         };
         let path = req_header(":path").unwrap_or_default();
-        let native = Native::of_path(&path);
-        if let Some(n) = &native {
-            if n.family() != provider_name {
-                let msg = format!(
-                    "This route's provider ({provider_name}) does not serve the {} API; use /v1/chat/completions.",
-                    n.family()
-                );
-                return self.refuse(&msg);
-            }
-        }
-        let all: Vec<&Provider> = self.s.cfg.providers.values().collect();
-        let op = canonical_op(&path, &all)
-            .unwrap_or("chat/completions")
-            .to_owned();
-        let a = Attempt {
+        let kind = req_header(API_HEADER)
+            .and_then(|k| ApiKind::from_name(&k))
+            .or_else(|| ApiKind::classify("POST", &path))
+            .unwrap_or(ApiKind::ChatCompletions);
+        let mut a = Attempt {
             provider_name,
             provider,
             endpoint_model: self.meta("model"),
-            op,
-            native,
+            kind,
             model: None,
+            provider_wire: None,
+            answer: None,
         };
-        if end_of_stream {
-            let model = a.endpoint_model.clone().unwrap_or_default();
-            self.rewrite_headers(&a, &model);
-            self.attempt = Some(a);
-            return Action::Continue;
-        }
-        // A shape whose model is in the path (Gemini) needs nothing from the body: adapt the
-        // headers now and let the body stream through untouched (no copy into this VM).
-        if !a.native.as_ref().is_none_or(Native::body_has_model) {
+        let client = Wire::of_client(kind);
+        if client == Wire::Gemini {
+            // Gemini's native shape names the model in its path and is served only by Gemini:
+            // adapt the headers now and let the body stream through untouched (no copy here).
+            if let Err(message) = a.provider.target(client) {
+                return self.refuse(&Refusal {
+                    message,
+                    param: None,
+                    code: "unsupported_api_for_model",
+                });
+            }
             let requested = gemini_model_from_path(&path).unwrap_or_default().to_owned();
             let model = upstream_model(a.endpoint_model.as_deref(), &requested).to_owned();
-            self.rewrite_headers(&a, &model);
-            let mut a = a;
+            let new_path = gemini_path(&path, &model);
+            set_req_header("anthropic-version", None);
+            set_req_header("anthropic-beta", None);
+            self.set_headers(&a, &new_path, a.provider.auth_style(Wire::Gemini));
             a.model = Some(model);
+            a.provider_wire = Some(Wire::Gemini);
             self.attempt = Some(a);
             self.done = true;
+            return Action::Continue;
+        }
+        if end_of_stream {
+            // No body: nothing to adapt but where it goes.
+            let model = a.endpoint_model.clone().unwrap_or_default();
+            let target = a.provider.target(client).unwrap_or(Wire::Other);
+            let p = a.provider.path(target, openai_op(kind), &model, false);
+            self.set_headers(&a, &p, a.provider.auth_style(target));
+            self.attempt = Some(a);
             return Action::Continue;
         }
         set_req_header("content-length", None);
@@ -476,50 +469,121 @@ impl HttpContext for UpstreamHttp {
     }
 
     fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
-        if let Some(a) = &self.attempt {
-            set_resp_header("x-tollgate-provider", Some(&a.provider_name));
-            if let Some(m) = a.model.as_deref().or(a.endpoint_model.as_deref()) {
-                set_resp_header("x-tollgate-model", Some(m));
-            }
+        let Some(a) = self.attempt.as_mut() else {
+            return Action::Continue;
+        };
+        set_resp_header("x-tollgate-provider", Some(&a.provider_name));
+        if let Some(m) = a.model.as_deref().or(a.endpoint_model.as_deref()) {
+            set_resp_header("x-tollgate-model", Some(m));
         }
+        if let Some(w) = a.provider_wire {
+            set_resp_header("x-tollgate-provider-api", Some(wire_name(w, a.kind)));
+        }
+        if let Some(t) = a.answer.as_mut() {
+            let status = resp_header(":status")
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or(0);
+            let ct = resp_header("content-type");
+            let ce = resp_header("content-encoding");
+            let edits = t.headers(status, ct.as_deref(), ce.as_deref());
+            if let Some(st) = edits.status {
+                set_resp_header(":status", Some(&st.to_string()));
+            }
+            set_resp_header("content-type", Some(edits.content_type));
+            set_resp_header("content-length", None);
+            set_resp_header("content-encoding", None);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some(t) = self.attempt.as_mut().and_then(|a| a.answer.as_mut()) else {
+            return Action::Continue;
+        };
+        if t.mode() == Mode::Stream {
+            let piece = buffer(BufferType::HttpResponseBody, size);
+            let out = t.stream(&piece, end_of_stream);
+            let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            // A whole answer is translated once it is complete (Envoy buffers it).
+            return Action::Pause;
+        }
+        let body = buffer(BufferType::HttpResponseBody, size);
+        let out = t.whole(&body);
+        let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
         Action::Continue
     }
 }
 
 impl UpstreamHttp {
-    /// The attempt's body is complete: set this attempt's model, path and key.
+    /// The attempt's body is complete: translate it for this provider, set path, model and key.
     fn finish(&mut self, size: usize) -> Action {
         self.done = true;
         let raw = buffer(BufferType::HttpRequestBody, size);
-        let mut body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         let Some(a) = self.attempt.as_mut() else {
             return Action::Continue;
         };
-        let requested = match &a.native {
-            Some(Native::Gemini { .. }) => {
-                gemini_model_from_path(&req_header(":path").unwrap_or_default())
-                    .unwrap_or_default()
-                    .to_owned()
+        let prepared = match prepare(&a.provider, a.kind, a.endpoint_model.as_deref(), &raw) {
+            Ok(p) => p,
+            Err(r) => {
+                self.attempt = None;
+                return self.refuse(&r);
             }
-            _ => body
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
         };
-        let model = upstream_model(a.endpoint_model.as_deref(), &requested).to_owned();
-        let body_has_model = a.native.as_ref().is_none_or(Native::body_has_model);
-        if let (true, Some(o)) = (body_has_model, body.as_object_mut()) {
-            // The body is not carried over between attempts: set this attempt's model every time.
-            o.insert("model".into(), Value::String(model.clone()));
-            if let Ok(b) = serde_json::to_vec(&body) {
-                let _ = set_buffer(BufferType::HttpRequestBody, size, &b);
+        if let Some(b) = &prepared.body {
+            // The body is not carried over between attempts: every attempt sets its own.
+            let _ = set_buffer(BufferType::HttpRequestBody, size, b);
+        }
+        a.model = Some(prepared.model.clone());
+        a.provider_wire = Some(prepared.provider_wire);
+        if prepared.provider_wire == Wire::Anthropic {
+            // A native client's version header is kept; a translated request gets ours.
+            if prepared.translation.is_some() || req_header("anthropic-version").is_none() {
+                set_req_header("anthropic-version", Some(&a.provider.anthropic_version));
             }
         }
-        a.model = Some(model.clone());
+        if prepared.provider_wire != Wire::Anthropic {
+            // Attempts share one header map: no Anthropic header follows a failover elsewhere.
+            set_req_header("anthropic-version", None);
+            set_req_header("anthropic-beta", None);
+        }
+        if let Some(t) = prepared.translation {
+            // The answer is read here: it must arrive unencoded.
+            set_req_header("accept-encoding", None);
+            set_req_header("content-type", Some("application/json"));
+            a.answer = Some(AnswerTranslator::new(t, tollgate_wasm::now_ns() / 1_000_000_000));
+        }
         if let Some(a) = self.attempt.as_ref() {
-            self.rewrite_headers(a, &model);
+            self.set_headers(a, &prepared.path, prepared.auth);
         }
         Action::Continue
+    }
+}
+
+/// A Gemini-native path with `model` in place of the client's (action and query kept).
+fn gemini_path(path: &str, model: &str) -> String {
+    let (bare, query) = match path.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (path, None),
+    };
+    let action = bare.rsplit_once(':').map_or("generateContent", |(_, a)| a);
+    let mut p = format!("/v1beta/models/{model}:{action}");
+    if let Some(q) = query {
+        p.push('?');
+        p.push_str(q);
+    }
+    p
+}
+
+/// The provider API of an attempt, as the access log names it.
+fn wire_name(w: Wire, kind: ApiKind) -> &'static str {
+    match w {
+        Wire::Chat => "chat_completions",
+        Wire::Responses => "responses",
+        Wire::Anthropic => "anthropic_messages",
+        Wire::Gemini => "gemini_generate",
+        Wire::Other => kind.as_str(),
     }
 }

@@ -8,6 +8,7 @@
 //!   host, credentials, `model` in the body — so Envoy's retries fail over across providers.
 
 pub mod config;
+pub mod exchange;
 pub mod provider;
 pub mod resolve;
 pub mod semantic;

@@ -1,12 +1,13 @@
-//! Per-attempt adaptation of a canonical OpenAI-style request to one provider.
+//! A provider's API surface: which wire shape it speaks, where, and with which credential.
 
 use serde::Deserialize;
+use tollgate_core::api::ApiKind;
 
 /// How a provider takes credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Auth {
-    /// `authorization: Bearer <key>` (OpenAI, Gemini's OpenAI API, most compatible servers).
+    /// `authorization: Bearer <key>` (OpenAI, the OpenAI-compatible layers, most servers).
     Bearer,
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
@@ -18,21 +19,121 @@ pub enum Auth {
     None,
 }
 
-/// A provider's API surface.
+/// Which provider's API a provider block describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// OpenAI, or any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...).
+    #[default]
+    Openai,
+    /// Azure OpenAI (deployment paths with `api-version`; Responses on its `/openai/v1/` API).
+    Azure,
+    /// Anthropic (Messages API).
+    Anthropic,
+    /// Google Gemini (generateContent API).
+    Gemini,
+}
+
+/// Which of a provider's APIs Tollgate speaks to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiMode {
+    /// The provider's own API (Anthropic Messages, Gemini generateContent): every feature, full
+    /// usage and errors; requests in other shapes are translated.
+    #[default]
+    Native,
+    /// Its OpenAI-compatible layer (`/v1/chat/completions` at Anthropic, `/v1beta/openai/` at
+    /// Gemini): no translation, but only what that layer supports.
+    OpenaiCompatible,
+}
+
+/// How Responses API requests reach an OpenAI-family provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponsesMode {
+    /// The provider serves `/responses` itself.
+    Passthrough,
+    /// Translated to chat completions and back.
+    Translate,
+}
+
+/// A provider block of the upstream adapter's configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
-    /// Prefix replacing `/v1/` of the canonical path; `{model}` is replaced by the upstream model
-    /// (Azure deployments).
-    pub path_prefix: String,
-    /// Query parameters appended to every path (e.g. `api-version=2024-10-21`).
+    /// Whose API this is (default `openai`).
+    #[serde(default)]
+    pub family: Family,
+    /// `native` (default) or `openai_compatible`; only Anthropic and Gemini have both.
+    #[serde(default)]
+    pub api: ApiMode,
+    /// Prefix replacing `/v1/` of OpenAI-shaped paths; `{model}` is replaced by the upstream model
+    /// (Azure deployments). Default per family: `/v1/`, Azure `/openai/deployments/{model}/`,
+    /// Gemini `/v1beta/openai/`.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Query parameters appended to OpenAI-shaped paths (Azure default `api-version=2024-10-21`).
     #[serde(default)]
     pub query: Option<String>,
-    /// Credential style.
-    pub auth: Auth,
+    /// Credential style; default per family and API (OpenAI bearer, Azure `api_key`, Anthropic
+    /// `x_api_key`, Gemini native `goog_api_key`, OpenAI-compatible layers `bearer`).
+    #[serde(default)]
+    pub auth: Option<Auth>,
     /// Environment variable (of the Envoy process, passed to the VM) holding the key.
     #[serde(default)]
     pub key_env: Option<String>,
+    /// Responses API: `passthrough` (default for OpenAI and Azure) or `translate` (to chat; the
+    /// only choice for Anthropic and Gemini, which do not serve it).
+    #[serde(default)]
+    pub responses: Option<ResponsesMode>,
+    /// Path of the Responses API when passed through (default `<path_prefix>responses`; Azure
+    /// `/openai/v1/responses`, where the body's `model` is the deployment name).
+    #[serde(default)]
+    pub responses_path: Option<String>,
+    /// Anthropic: `max_tokens` for requests that set none (Anthropic requires one).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
+    /// Anthropic: the `anthropic-version` header sent on translated requests (a native client's
+    /// own header is kept).
+    #[serde(default = "default_anthropic_version")]
+    pub anthropic_version: String,
+}
+
+fn default_max_tokens() -> u64 {
+    4096
+}
+fn default_anthropic_version() -> String {
+    "2023-06-01".into()
+}
+
+/// The wire shape of one side of an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI chat completions.
+    Chat,
+    /// OpenAI Responses.
+    Responses,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini generateContent / streamGenerateContent.
+    Gemini,
+    /// A shape that is never translated (completions, embeddings): passed to OpenAI-shaped APIs.
+    Other,
+}
+
+impl Wire {
+    /// The shape a client request speaks.
+    pub fn of_client(kind: ApiKind) -> Wire {
+        match kind {
+            ApiKind::ChatCompletions => Wire::Chat,
+            ApiKind::Responses => Wire::Responses,
+            ApiKind::AnthropicMessages => Wire::Anthropic,
+            ApiKind::GeminiGenerate | ApiKind::GeminiStreamGenerate | ApiKind::GeminiEmbed => {
+                Wire::Gemini
+            }
+            ApiKind::Completions | ApiKind::Embeddings => Wire::Other,
+        }
+    }
 }
 
 /// Every header that can carry a client's or a provider's credential: each attempt starts by
@@ -48,100 +149,130 @@ pub const CREDENTIAL_HEADERS: &[&str] = &[
     "cookie",
 ];
 
-/// A provider-native API shape that passes through untranslated (translation between shapes is
-/// not built yet, so such a request is served only by a provider of the same family).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Native {
-    /// Anthropic `POST /v1/messages`.
-    AnthropicMessages,
-    /// Gemini `/v1beta/models/{model}:{action}` (`generateContent`, `streamGenerateContent`).
-    Gemini {
-        /// The action after the colon.
-        action: String,
-        /// The query string (e.g. `alt=sse`), without `?`.
-        query: Option<String>,
-    },
-}
+impl Provider {
+    /// True when requests reach this provider through its own (non-OpenAI) API.
+    fn native_anthropic(&self) -> bool {
+        self.family == Family::Anthropic && self.api == ApiMode::Native
+    }
+    fn native_gemini(&self) -> bool {
+        self.family == Family::Gemini && self.api == ApiMode::Native
+    }
 
-impl Native {
-    /// The native shape of a request path, if it has one.
-    pub fn of_path(path: &str) -> Option<Native> {
-        let (bare, query) = match path.split_once('?') {
-            Some((b, q)) => (b, Some(q.to_owned())),
-            None => (path, None),
+    /// The prefix of OpenAI-shaped paths at this provider.
+    pub fn prefix(&self) -> &str {
+        if let Some(p) = &self.path_prefix {
+            return p;
+        }
+        match self.family {
+            Family::Azure => "/openai/deployments/{model}/",
+            Family::Gemini => "/v1beta/openai/",
+            Family::Openai | Family::Anthropic => "/v1/",
+        }
+    }
+
+    fn query_str(&self) -> Option<&str> {
+        match (&self.query, self.family) {
+            (Some(q), _) => Some(q),
+            (None, Family::Azure) => Some("api-version=2024-10-21"),
+            _ => None,
+        }
+    }
+
+    /// The credential style of this provider's API.
+    pub fn auth_style(&self, wire: Wire) -> Auth {
+        if let Some(a) = self.auth {
+            if a == Auth::None {
+                return a;
+            }
+            // A configured style applies to the API it was configured for; the other API of
+            // the same provider has its own fixed style.
+            let other_api = match wire {
+                Wire::Anthropic => !self.native_anthropic(),
+                Wire::Gemini => !self.native_gemini(),
+                _ => false,
+            };
+            if !other_api {
+                return a;
+            }
+        }
+        match (self.family, wire) {
+            (Family::Anthropic, Wire::Anthropic) => Auth::XApiKey,
+            (Family::Gemini, Wire::Gemini) => Auth::GoogApiKey,
+            (Family::Azure, _) => Auth::ApiKey,
+            _ => Auth::Bearer,
+        }
+    }
+
+    /// The shape this provider is sent for a client shape, or why it cannot serve it.
+    pub fn target(&self, client: Wire) -> Result<Wire, String> {
+        let name = match self.family {
+            Family::Openai => "an OpenAI-compatible provider",
+            Family::Azure => "Azure OpenAI",
+            Family::Anthropic => "Anthropic",
+            Family::Gemini => "Gemini",
         };
-        if bare.ends_with("/v1/messages") {
-            return Some(Native::AnthropicMessages);
-        }
-        let i = bare.find("/v1beta/models/")?;
-        let (_, action) = bare.get(i..)?.rsplit_once(':')?;
-        Some(Native::Gemini {
-            action: action.to_owned(),
-            query,
-        })
-    }
-
-    /// The provider family that serves this shape.
-    pub fn family(&self) -> &'static str {
-        match self {
-            Native::AnthropicMessages => "anthropic",
-            Native::Gemini { .. } => "gemini",
+        match client {
+            Wire::Gemini if self.native_gemini() => Ok(Wire::Gemini),
+            Wire::Gemini => Err(format!(
+                "The Gemini generateContent API is served only by Gemini routes; this model is served by {name}. Use /v1/chat/completions."
+            )),
+            Wire::Other if self.native_anthropic() => Err(format!(
+                "This API is not offered by {name}; use /v1/chat/completions, /v1/responses or /v1/messages with this model."
+            )),
+            Wire::Other => Ok(Wire::Other),
+            Wire::Anthropic if self.native_anthropic() => Ok(Wire::Anthropic),
+            Wire::Responses if self.responses_passthrough() => Ok(Wire::Responses),
+            _ if self.native_anthropic() => Ok(Wire::Anthropic),
+            _ if self.native_gemini() => Ok(Wire::Gemini),
+            _ => Ok(Wire::Chat),
         }
     }
 
-    /// Path and credential header of this shape at its family's provider.
-    pub fn path_and_auth(&self, model: &str) -> (String, Auth) {
-        match self {
-            Native::AnthropicMessages => ("/v1/messages".to_owned(), Auth::XApiKey),
-            Native::Gemini { action, query } => {
-                let mut p = format!("/v1beta/models/{model}:{action}");
-                if let Some(q) = query {
-                    p.push('?');
-                    p.push_str(q);
-                }
-                (p, Auth::GoogApiKey)
+    fn responses_passthrough(&self) -> bool {
+        match self.responses {
+            Some(m) => m == ResponsesMode::Passthrough && !matches!(self.family, Family::Anthropic | Family::Gemini),
+            None => matches!(self.family, Family::Openai | Family::Azure),
+        }
+    }
+
+    /// The path of a request of shape `wire` (op `op` for OpenAI shapes, e.g. `embeddings`) for
+    /// `model`, streaming or not.
+    pub fn path(&self, wire: Wire, op: &str, model: &str, stream: bool) -> String {
+        match wire {
+            Wire::Anthropic => "/v1/messages".to_owned(),
+            Wire::Gemini if stream => {
+                format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
             }
+            Wire::Gemini => format!("/v1beta/models/{model}:generateContent"),
+            Wire::Responses => match (&self.responses_path, self.family) {
+                (Some(p), _) => p.clone(),
+                (None, Family::Azure) => "/openai/v1/responses".to_owned(),
+                _ => self.openai_path("responses", model),
+            },
+            Wire::Chat => self.openai_path("chat/completions", model),
+            Wire::Other => self.openai_path(op, model),
         }
     }
 
-    /// Whether the request body names the model (Gemini's native bodies do not: it is in the path).
-    pub fn body_has_model(&self) -> bool {
-        matches!(self, Native::AnthropicMessages)
+    fn openai_path(&self, op: &str, model: &str) -> String {
+        let mut p = self.prefix().replace("{model}", model);
+        p.push_str(op);
+        if let Some(q) = self.query_str() {
+            p.push('?');
+            p.push_str(q);
+        }
+        p
     }
 }
 
-/// The canonical operation of a path: what follows `/v1/` in OpenAI terms (`chat/completions`),
-/// recovered from any provider's form (header edits carry over between attempts).
-pub fn canonical_op<'a>(path: &'a str, providers: &[&Provider]) -> Option<&'a str> {
-    let path = path.split('?').next().unwrap_or(path);
-    let mut prefixes: Vec<&str> = providers.iter().map(|p| p.path_prefix.as_str()).collect();
-    prefixes.push("/v1/");
-    prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in prefixes {
-        if let Some((head, _)) = p.split_once("{model}") {
-            // `/openai/deployments/{model}/`: skip the deployment segment.
-            if let Some(rest) = path.strip_prefix(head) {
-                if let Some((_, op)) = rest.split_once('/') {
-                    return Some(op);
-                }
-            }
-        } else if let Some(op) = path.strip_prefix(p) {
-            return Some(op);
-        }
+/// The OpenAI operation of a client shape that is passed through (`embeddings`, `completions`).
+pub fn openai_op(kind: ApiKind) -> &'static str {
+    match kind {
+        ApiKind::Completions => "completions",
+        ApiKind::Embeddings => "embeddings",
+        ApiKind::Responses => "responses",
+        _ => "chat/completions",
     }
-    // Any base path in front (`/llm-proxy/v1/chat/completions`).
-    path.find("/v1/").and_then(|i| path.get(i + 4..))
-}
-
-/// The path of `op` at `provider` for `model`.
-pub fn provider_path(provider: &Provider, op: &str, model: &str) -> String {
-    let mut p = provider.path_prefix.replace("{model}", model);
-    p.push_str(op);
-    if let Some(q) = &provider.query {
-        p.push('?');
-        p.push_str(q);
-    }
-    p
 }
 
 /// The credential header for `key`.
@@ -168,73 +299,54 @@ pub fn upstream_model<'a>(endpoint_model: Option<&'a str>, requested: &'a str) -
 mod tests {
     use super::*;
 
-    fn p(prefix: &str, q: Option<&str>) -> Provider {
-        Provider {
-            path_prefix: prefix.into(),
-            query: q.map(Into::into),
-            auth: Auth::Bearer,
-            key_env: None,
+    fn p(json: &str) -> Provider {
+        match serde_json::from_str(json) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
         }
     }
 
     #[test]
-    fn paths_round_trip_between_providers() {
-        let gem = p("/v1beta/openai/", None);
-        let az = p(
-            "/openai/deployments/{model}/",
-            Some("api-version=2024-10-21"),
-        );
-        let oai = p("/v1/", None);
-        let all = [&gem, &az, &oai];
+    fn paths_per_family_and_shape() {
+        let oai = p(r#"{}"#);
+        let az = p(r#"{"family":"azure"}"#);
+        let an = p(r#"{"family":"anthropic"}"#);
+        let gem = p(r#"{"family":"gemini"}"#);
+        let gem_compat = p(r#"{"family":"gemini","api":"openai_compatible"}"#);
+        let vllm = p(r#"{"auth":"none","responses":"translate"}"#);
+        assert_eq!(oai.path(Wire::Chat, "", "m", false), "/v1/chat/completions");
         assert_eq!(
-            canonical_op("/v1/chat/completions", &all),
-            Some("chat/completions")
-        );
-        assert_eq!(
-            canonical_op("/v1beta/openai/chat/completions", &all),
-            Some("chat/completions")
-        );
-        assert_eq!(
-            canonical_op(
-                "/openai/deployments/gpt4o-prod/chat/completions?api-version=x",
-                &all
-            ),
-            Some("chat/completions")
-        );
-        assert_eq!(
-            canonical_op("/llm-proxy/v1/responses", &all),
-            Some("responses")
-        );
-        assert_eq!(
-            provider_path(&gem, "chat/completions", "m"),
-            "/v1beta/openai/chat/completions"
-        );
-        assert_eq!(
-            provider_path(&az, "chat/completions", "gpt4o-prod"),
+            az.path(Wire::Chat, "", "gpt4o-prod", false),
             "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
         );
-    }
+        assert_eq!(az.path(Wire::Responses, "", "d", true), "/openai/v1/responses");
+        assert_eq!(an.path(Wire::Anthropic, "", "c", true), "/v1/messages");
+        assert_eq!(
+            gem.path(Wire::Gemini, "", "g", true),
+            "/v1beta/models/g:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(gem.path(Wire::Gemini, "", "g", false), "/v1beta/models/g:generateContent");
+        assert_eq!(gem.path(Wire::Other, "embeddings", "g", false), "/v1beta/openai/embeddings");
+        assert_eq!(gem_compat.path(Wire::Chat, "", "g", false), "/v1beta/openai/chat/completions");
 
-    #[test]
-    fn native_shapes() {
-        assert_eq!(
-            Native::of_path("/llm-proxy/v1/messages"),
-            Some(Native::AnthropicMessages)
-        );
-        let g = Native::of_path("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
-        let Some(g) = g else {
-            panic!("gemini path not recognised")
-        };
-        assert_eq!(g.family(), "gemini");
-        assert_eq!(
-            g.path_and_auth("gemini-3-pro"),
-            (
-                "/v1beta/models/gemini-3-pro:streamGenerateContent?alt=sse".to_owned(),
-                Auth::GoogApiKey
-            )
-        );
-        assert_eq!(Native::of_path("/v1/chat/completions"), None);
-        assert!(CREDENTIAL_HEADERS.contains(&"client_secret"));
+        assert_eq!(oai.target(Wire::Responses), Ok(Wire::Responses));
+        assert_eq!(az.target(Wire::Responses), Ok(Wire::Responses));
+        assert_eq!(vllm.target(Wire::Responses), Ok(Wire::Chat));
+        assert_eq!(an.target(Wire::Responses), Ok(Wire::Anthropic));
+        assert_eq!(an.target(Wire::Chat), Ok(Wire::Anthropic));
+        assert_eq!(an.target(Wire::Anthropic), Ok(Wire::Anthropic));
+        assert!(an.target(Wire::Other).is_err());
+        assert_eq!(gem.target(Wire::Anthropic), Ok(Wire::Gemini));
+        assert_eq!(gem.target(Wire::Other), Ok(Wire::Other));
+        assert_eq!(gem_compat.target(Wire::Responses), Ok(Wire::Chat));
+        assert!(oai.target(Wire::Gemini).is_err());
+        assert_eq!(oai.target(Wire::Anthropic), Ok(Wire::Chat));
+
+        assert_eq!(an.auth_style(Wire::Anthropic), Auth::XApiKey);
+        assert_eq!(gem.auth_style(Wire::Gemini), Auth::GoogApiKey);
+        assert_eq!(gem.auth_style(Wire::Other), Auth::Bearer);
+        assert_eq!(az.auth_style(Wire::Responses), Auth::ApiKey);
+        assert_eq!(vllm.auth_style(Wire::Chat), Auth::None);
     }
 
     #[test]
@@ -250,5 +362,6 @@ mod tests {
             Some(("x-api-key", "k".into()))
         );
         assert_eq!(auth_header(Auth::None, "k"), None);
+        assert!(CREDENTIAL_HEADERS.contains(&"client_secret"));
     }
 }

@@ -1,0 +1,623 @@
+//! One attempt's translation: the client's request into the shape its provider speaks, and the
+//! provider's answer back into the client's shape (JSON, SSE stream, or error). Pure: the upstream
+//! adapter (glue.rs) feeds it bytes and applies what it returns.
+//!
+//! Shapes meet in OpenAI chat (`tollgate_core::translate`): an Anthropic client served by Gemini
+//! goes Anthropic → chat → Gemini, and its answer Gemini → chat → Anthropic. A request whose shape
+//! the provider speaks passes untranslated (only `model` is set).
+
+use crate::provider::{openai_op, upstream_model, Auth, Provider, Wire};
+use serde_json::{json, Value};
+use tollgate_core::api::ApiKind;
+use tollgate_core::sse::SseParser;
+use tollgate_core::translate::{
+    anthropic, gemini, responses, AnthropicOptions, Chunk, ChunkSink, ChunkSource, ErrorOut,
+    SseOut, Untranslatable,
+};
+
+/// Why an attempt cannot be sent: answered 400 in OpenAI's error shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Message naming the feature or API.
+    pub message: String,
+    /// Field at fault.
+    pub param: Option<String>,
+    /// Error code.
+    pub code: &'static str,
+}
+
+impl Refusal {
+    /// The OpenAI-shaped error body.
+    pub fn body(&self) -> String {
+        json!({"error": {"message": self.message, "type": "invalid_request_error",
+            "param": self.param, "code": self.code}})
+        .to_string()
+    }
+}
+
+impl From<Untranslatable> for Refusal {
+    fn from(u: Untranslatable) -> Self {
+        Refusal {
+            message: u.message,
+            param: u.param,
+            code: "unsupported_feature",
+        }
+    }
+}
+
+/// What the answer of a translated attempt needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    /// The client's shape.
+    pub client: Wire,
+    /// The provider's shape.
+    pub provider: Wire,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// A chat client asked for the usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// The model the provider was asked for.
+    pub model: String,
+    /// A Responses client's request (its answer echoes the request's settings).
+    pub request: Option<Value>,
+}
+
+/// An attempt's request, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// `:path` at the provider.
+    pub path: String,
+    /// Credential style.
+    pub auth: Auth,
+    /// The body to send (`None`: unchanged).
+    pub body: Option<Vec<u8>>,
+    /// The upstream model.
+    pub model: String,
+    /// Set when the answer must be translated back.
+    pub translation: Option<Translation>,
+    /// The provider's shape.
+    pub provider_wire: Wire,
+}
+
+/// Prepares one attempt of a request of `kind` (body `raw`, complete) for provider `p`.
+pub fn prepare(
+    p: &Provider,
+    kind: ApiKind,
+    endpoint_model: Option<&str>,
+    raw: &[u8],
+) -> Result<Prepared, Refusal> {
+    let client = Wire::of_client(kind);
+    let target = p.target(client).map_err(|message| Refusal {
+        message,
+        param: None,
+        code: "unsupported_api_for_model",
+    })?;
+    let mut v: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    if !v.is_object() {
+        return Err(Refusal {
+            message: "The request body must be a JSON object.".into(),
+            param: None,
+            code: "invalid_request_body",
+        });
+    }
+    let requested = v
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let model = upstream_model(endpoint_model, &requested).to_owned();
+    let stream = v.get("stream").and_then(Value::as_bool) == Some(true);
+    let op = openai_op(kind);
+    if target == client || target == Wire::Other {
+        set_model(&mut v, &model);
+        return Ok(Prepared {
+            path: p.path(target, op, &model, stream),
+            auth: p.auth_style(target),
+            body: serde_json::to_vec(&v).ok(),
+            model,
+            translation: None,
+            provider_wire: target,
+        });
+    }
+    let mut request = None;
+    let chat = match client {
+        Wire::Chat => v,
+        Wire::Responses => {
+            let chat = responses::request_to_chat(&v)?;
+            request = Some(v);
+            chat
+        }
+        Wire::Anthropic => anthropic::request_to_chat(&v)?,
+        Wire::Gemini | Wire::Other => {
+            return Err(Refusal {
+                message: "This API cannot be translated.".into(),
+                param: None,
+                code: "unsupported_api_for_model",
+            })
+        }
+    };
+    let include_usage =
+        chat.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+    let mut out = match target {
+        Wire::Anthropic => anthropic::request_from_chat(
+            &chat,
+            &AnthropicOptions {
+                default_max_tokens: p.default_max_tokens,
+            },
+        )?,
+        Wire::Gemini => gemini::request_from_chat(&chat)?,
+        _ => chat,
+    };
+    if target != Wire::Gemini {
+        set_model(&mut out, &model);
+    }
+    Ok(Prepared {
+        path: p.path(target, op, &model, stream),
+        auth: p.auth_style(target),
+        body: serde_json::to_vec(&out).ok(),
+        model: model.clone(),
+        translation: Some(Translation {
+            client,
+            provider: target,
+            stream,
+            include_usage,
+            model,
+            request,
+        }),
+        provider_wire: target,
+    })
+}
+
+fn set_model(v: &mut Value, model: &str) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("model".into(), Value::String(model.to_owned()));
+    }
+}
+
+/// How a translated answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An SSE stream, translated event by event.
+    Stream,
+    /// A whole JSON answer.
+    Whole,
+    /// An error answer (whole).
+    Error,
+    /// Bytes Tollgate cannot read (an encoded answer): replaced by an error.
+    Unreadable,
+}
+
+/// Header edits of a translated answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadEdits {
+    /// New `:status`, if it changes.
+    pub status: Option<u16>,
+    /// `content-type` of the translated answer.
+    pub content_type: &'static str,
+}
+
+/// Translates one attempt's answer back to the client's shape.
+pub struct AnswerTranslator {
+    t: Translation,
+    /// Unix seconds for `created` where the provider's answer has no time (Anthropic, Gemini).
+    created: u64,
+    mode: Mode,
+    status: u16,
+    parser: SseParser,
+    source: Box<dyn ChunkSource>,
+    sink: Box<dyn ChunkSink>,
+}
+
+impl AnswerTranslator {
+    /// A translator for `t`; `created` (Unix seconds) dates answers that carry no time.
+    pub fn new(t: Translation, created: u64) -> Self {
+        let source: Box<dyn ChunkSource> = match t.provider {
+            Wire::Anthropic => Box::new(anthropic::Source::new(created)),
+            Wire::Gemini => Box::new(gemini::Source::new(&t.model)),
+            _ => Box::new(ChatSource),
+        };
+        let sink: Box<dyn ChunkSink> = match t.client {
+            Wire::Anthropic => Box::new(anthropic::Sink::default()),
+            Wire::Responses => Box::new(
+                t.request
+                    .as_ref()
+                    .map_or_else(responses::Sink::default, responses::Sink::new),
+            ),
+            _ => Box::new(ChatSink {
+                include_usage: t.include_usage,
+            }),
+        };
+        Self {
+            t,
+            created,
+            mode: Mode::Whole,
+            status: 200,
+            parser: SseParser::default(),
+            source,
+            sink,
+        }
+    }
+
+    /// Decides how to read the answer from its status and headers.
+    pub fn headers(
+        &mut self,
+        status: u16,
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+    ) -> HeadEdits {
+        self.status = status;
+        let encoded = content_encoding
+            .map(str::trim)
+            .is_some_and(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
+        let sse = content_type.is_some_and(|c| {
+            c.trim_start()
+                .get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
+        });
+        self.mode = if encoded {
+            Mode::Unreadable
+        } else if !(200..300).contains(&status) {
+            Mode::Error
+        } else if sse {
+            Mode::Stream
+        } else {
+            Mode::Whole
+        };
+        match self.mode {
+            Mode::Stream => HeadEdits {
+                status: None,
+                content_type: "text/event-stream",
+            },
+            Mode::Whole => HeadEdits {
+                status: None,
+                content_type: "application/json",
+            },
+            Mode::Error => {
+                let mapped = self.error(b"").status;
+                HeadEdits {
+                    status: (mapped != status).then_some(mapped),
+                    content_type: "application/json",
+                }
+            }
+            Mode::Unreadable => HeadEdits {
+                status: Some(502),
+                content_type: "application/json",
+            },
+        }
+    }
+
+    /// The mode chosen by [`AnswerTranslator::headers`].
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Translates the next piece of a stream (`end`: the provider's stream ended).
+    pub fn stream(&mut self, piece: &[u8], end: bool) -> Vec<u8> {
+        let mut events = Vec::new();
+        self.parser.feed(piece, &mut events);
+        if end {
+            events.extend(self.parser.finish());
+        }
+        let mut chunks = Vec::new();
+        for ev in &events {
+            if let Some(d) = ev.data.as_deref() {
+                self.source.event(ev.event.as_deref(), d, &mut chunks);
+            }
+        }
+        if end {
+            self.source.end(&mut chunks);
+        }
+        for c in chunks.iter_mut() {
+            if let Chunk::Data(v) = c {
+                self.date(v);
+            }
+        }
+        let mut outs: Vec<SseOut> = Vec::new();
+        for c in &chunks {
+            self.sink.chunk(c, &mut outs);
+        }
+        if end {
+            self.sink.end(&mut outs);
+        }
+        let mut bytes = Vec::new();
+        for o in &outs {
+            o.write(&mut bytes);
+        }
+        bytes
+    }
+
+    /// Translates a whole answer (JSON or error).
+    pub fn whole(&mut self, body: &[u8]) -> Vec<u8> {
+        match self.mode {
+            Mode::Error => self.error(body).body.to_string().into_bytes(),
+            Mode::Unreadable => openai_error(
+                "The provider sent an encoded answer that Tollgate cannot translate.",
+                "server_error",
+                "provider_answer_unreadable",
+            ),
+            Mode::Stream | Mode::Whole => match serde_json::from_slice::<Value>(body) {
+                Ok(v) if v.is_object() => self.answer(&v).to_string().into_bytes(),
+                _ => openai_error(
+                    "The provider's answer is not valid JSON.",
+                    "server_error",
+                    "provider_answer_invalid",
+                ),
+            },
+        }
+    }
+
+    /// Sets `created` on a chat object that has none (0).
+    fn date(&self, v: &mut Value) {
+        if let Some(o) = v.as_object_mut() {
+            if o.get("created").and_then(Value::as_u64) == Some(0) {
+                o.insert("created".into(), Value::from(self.created));
+            }
+        }
+    }
+
+    fn answer(&self, v: &Value) -> Value {
+        let mut chat = match self.t.provider {
+            Wire::Anthropic => anthropic::answer_to_chat_at(v, self.created),
+            Wire::Gemini => gemini::answer_to_chat(v, &self.t.model),
+            _ => v.clone(),
+        };
+        self.date(&mut chat);
+        match self.t.client {
+            Wire::Anthropic => anthropic::answer_from_chat(&chat),
+            Wire::Responses => match &self.t.request {
+                Some(r) => responses::answer_from_chat_for(&chat, r),
+                None => responses::answer_from_chat(&chat),
+            },
+            _ => chat,
+        }
+    }
+
+    /// The provider's error in OpenAI's shape, then in the client's.
+    fn error(&self, body: &[u8]) -> ErrorOut {
+        let status = self.status;
+        let openai = match self.t.provider {
+            Wire::Anthropic => anthropic::error_to_openai(status, body),
+            Wire::Gemini => gemini::error_to_openai(status, body),
+            _ => openai_error_out(status, body),
+        };
+        match self.t.client {
+            Wire::Anthropic => {
+                let b = openai.body.to_string();
+                anthropic::error_from_openai(openai.status, b.as_bytes())
+            }
+            _ => openai,
+        }
+    }
+}
+
+/// An OpenAI-shaped provider's error, kept when it has the shape, wrapped otherwise.
+fn openai_error_out(status: u16, body: &[u8]) -> ErrorOut {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if v.get("error").is_some_and(Value::is_object) {
+        return ErrorOut { status, body: v };
+    }
+    let kind = if status >= 500 {
+        "server_error"
+    } else {
+        "invalid_request_error"
+    };
+    ErrorOut {
+        status,
+        body: json!({"error": {"message": format!("The provider answered with status {status}."),
+            "type": kind, "param": null, "code": null}}),
+    }
+}
+
+fn openai_error(message: &str, kind: &str, code: &str) -> Vec<u8> {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+        .to_string()
+        .into_bytes()
+}
+
+/// An OpenAI chat stream as canonical chunks (the identity source).
+struct ChatSource;
+
+impl ChunkSource for ChatSource {
+    fn event(&mut self, _name: Option<&str>, data: &str, out: &mut Vec<Chunk>) {
+        if data.trim() == "[DONE]" {
+            out.push(Chunk::Done);
+        } else if let Ok(v) = serde_json::from_str::<Value>(data) {
+            out.push(Chunk::Data(v));
+        }
+    }
+    fn end(&mut self, _out: &mut Vec<Chunk>) {}
+}
+
+/// Canonical chunks as an OpenAI chat stream; the usage chunk only when the client asked.
+struct ChatSink {
+    include_usage: bool,
+}
+
+impl ChunkSink for ChatSink {
+    fn chunk(&mut self, c: &Chunk, out: &mut Vec<SseOut>) {
+        match c {
+            Chunk::Done => out.push(SseOut {
+                event: None,
+                data: "[DONE]".into(),
+            }),
+            Chunk::Data(v) => {
+                let usage_only = v.get("usage").is_some_and(|u| !u.is_null())
+                    && v
+                        .get("choices")
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty);
+                if usage_only && !self.include_usage {
+                    return;
+                }
+                out.push(SseOut {
+                    event: None,
+                    data: v.to_string(),
+                });
+            }
+        }
+    }
+    fn end(&mut self, _out: &mut Vec<SseOut>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(json: &str) -> Provider {
+        match serde_json::from_str(json) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    fn prepared(p: &Provider, kind: ApiKind, body: Value) -> Prepared {
+        match prepare(p, kind, Some("claude-x"), body.to_string().as_bytes()) {
+            Ok(p) => p,
+            Err(r) => unreachable!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn chat_to_anthropic_and_back_streamed_in_any_split() {
+        let p = provider(r#"{"family":"anthropic"}"#);
+        let body = json!({"model": "anthropic/claude", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]});
+        let prep = prepared(&p, ApiKind::ChatCompletions, body);
+        assert_eq!(prep.path, "/v1/messages");
+        assert_eq!(prep.auth, Auth::XApiKey);
+        let sent: Value = serde_json::from_slice(&prep.body.unwrap_or_default()).unwrap_or_default();
+        assert_eq!(sent["model"], "claude-x");
+        assert_eq!(sent["system"], "Be brief.");
+        let Some(t) = prep.translation else {
+            unreachable!("translated")
+        };
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        )
+        .as_bytes();
+        for size in [1, 7, stream.len()] {
+            let mut a = AnswerTranslator::new(t.clone(), 1);
+            let edits = a.headers(200, Some("text/event-stream"), None);
+            assert_eq!(edits.status, None);
+            let mut out = Vec::new();
+            let pieces: Vec<&[u8]> = stream.chunks(size).collect();
+            for (i, piece) in pieces.iter().enumerate() {
+                out.extend(a.stream(piece, i + 1 == pieces.len()));
+            }
+            let text = String::from_utf8(out).unwrap_or_default();
+            let datas: Vec<Value> = text
+                .split("\n\n")
+                .filter_map(|e| e.strip_prefix("data: "))
+                .filter(|d| *d != "[DONE]")
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect();
+            let content: String = datas
+                .iter()
+                .filter_map(|d| d.pointer("/choices/0/delta/content").and_then(Value::as_str))
+                .collect();
+            assert_eq!(content, "Hello", "{text}");
+            assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+            let usage = datas.iter().find_map(|d| d.get("usage").filter(|u| !u.is_null()));
+            assert_eq!(usage.and_then(|u| u["prompt_tokens"].as_u64()), Some(5));
+            assert_eq!(usage.and_then(|u| u["completion_tokens"].as_u64()), Some(2));
+        }
+    }
+
+    #[test]
+    fn usage_chunk_only_when_the_chat_client_asked() {
+        let p = provider(r#"{"family":"anthropic"}"#);
+        let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let prep = prepared(&p, ApiKind::ChatCompletions, body);
+        let Some(t) = prep.translation else {
+            unreachable!("translated")
+        };
+        assert!(!t.include_usage);
+        let mut a = AnswerTranslator::new(t, 1);
+        a.headers(200, Some("text/event-stream"), None);
+        let out = a.stream(
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"m\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            true,
+        );
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(!text.contains("\"usage\""), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn errors_take_the_clients_shape_and_status() {
+        let p = provider(r#"{"family":"anthropic"}"#);
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let Some(t) = prepared(&p, ApiKind::ChatCompletions, body).translation else {
+            unreachable!("translated")
+        };
+        let mut a = AnswerTranslator::new(t, 1);
+        let e = a.headers(529, Some("application/json"), None);
+        assert_eq!(e.status, Some(503));
+        let out: Value = serde_json::from_slice(&a.whole(
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        ))
+        .unwrap_or_default();
+        assert_eq!(out["error"]["message"], "Overloaded");
+
+        // An Anthropic client served by OpenAI gets Anthropic's error shape.
+        let oai = provider(r#"{}"#);
+        let body = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+        let Some(t) = prepared(&oai, ApiKind::AnthropicMessages, body).translation else {
+            unreachable!("translated")
+        };
+        let mut a = AnswerTranslator::new(t, 1);
+        a.headers(429, Some("application/json"), None);
+        let out: Value = serde_json::from_slice(&a.whole(
+            br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+        ))
+        .unwrap_or_default();
+        assert_eq!(out["type"], "error");
+        assert_eq!(out["error"]["type"], "rate_limit_error");
+
+        // An encoded answer cannot be read: a clear 502, never garbage.
+        let mut a = AnswerTranslator::new(Translation {
+            client: Wire::Chat,
+            provider: Wire::Gemini,
+            stream: false,
+            include_usage: false,
+            model: "g".into(),
+            request: None,
+        }, 1);
+        assert_eq!(a.headers(200, Some("application/json"), Some("gzip")).status, Some(502));
+        let out: Value = serde_json::from_slice(&a.whole(b"\x1f\x8b")).unwrap_or_default();
+        assert_eq!(out["error"]["code"], "provider_answer_unreadable");
+    }
+
+    #[test]
+    fn passthrough_sets_only_the_model_and_refusals_name_the_feature() {
+        let oai = provider(r#"{}"#);
+        let prep = prepared(
+            &oai,
+            ApiKind::Responses,
+            json!({"model": "openai/gpt", "input": "hi"}),
+        );
+        assert!(prep.translation.is_none());
+        assert_eq!(prep.path, "/v1/responses");
+        let an = provider(r#"{"family":"anthropic"}"#);
+        let r = prepare(&an, ApiKind::Embeddings, None, br#"{"model":"m","input":"x"}"#);
+        assert_eq!(r.err().map(|r| r.code), Some("unsupported_api_for_model"));
+        let r = prepare(&an, ApiKind::ChatCompletions, None, b"[1]");
+        assert_eq!(r.err().map(|r| r.code), Some("invalid_request_body"));
+        let r = prepare(
+            &an,
+            ApiKind::ChatCompletions,
+            None,
+            br#"{"model":"m","n":3,"messages":[{"role":"user","content":"x"}]}"#,
+        );
+        let r = r.err();
+        assert_eq!(r.as_ref().map(|r| r.code), Some("unsupported_feature"));
+        assert_eq!(r.and_then(|r| r.param), Some("n".to_owned()));
+    }
+}
