@@ -180,6 +180,11 @@ fn assert_clean(reqs: &[Recorded], key: Option<(&str, &str)>) {
                 && !q.headers.values().any(|h| h.contains("sk-tollgate-demo")),
             "client secret leaked: {q:?}"
         );
+        assert!(
+            !q.headers.keys().any(|k| k.starts_with("x-tollgate-")),
+            "a Tollgate header reached the provider: {:?}",
+            q.headers
+        );
     }
 }
 
@@ -473,27 +478,79 @@ fn policies_hold_on_every_translated_path() {
     let bearer = envoy::bearer("app");
     let secret = envoy::client_secret("app");
     let chat_h: Vec<(&str, &str)> = vec![("authorization", &bearer)];
-    let anth_h: Vec<(&str, &str)> = vec![("x-api-key", &secret), ("anthropic-version", "2023-06-01")];
+    let anth_h: Vec<(&str, &str)> =
+        vec![("x-api-key", &secret), ("anthropic-version", "2023-06-01")];
     // (path, model, body, headers, pointer to the streamed text / answer text, provider, api, provider api)
-    let cases: Vec<(&str, &str, Value, &Vec<(&str, &str)>, &str, &FakeProvider, &str, &str)> = vec![
-        ("/v1/chat/completions", "anthropic/claude-sonnet-4-5",
-         json!({"stream": true, "messages": [{"role": "user", "content": text}]}),
-         &chat_h, "/choices/0/delta/content", &r.anthropic, "chat_completions", "anthropic_messages"),
-        ("/v1/chat/completions", "gemini/gemini-2.5-flash",
-         json!({"messages": [{"role": "user", "content": text}]}),
-         &chat_h, "/choices/0/message/content", &r.gemini, "chat_completions", "gemini_generate"),
-        ("/v1/messages", "gemini/gemini-2.5-flash",
-         json!({"max_tokens": 50, "messages": [{"role": "user", "content": text}]}),
-         &anth_h, "/content/0/text", &r.gemini, "anthropic_messages", "gemini_generate"),
-        ("/v1/messages", "openai/gpt-4o",
-         json!({"max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": text}]}),
-         &anth_h, "/delta/text", &r.openai, "anthropic_messages", "chat_completions"),
-        ("/v1/responses", "anthropic/claude-sonnet-4-5",
-         json!({"stream": true, "input": text}),
-         &chat_h, "/delta", &r.anthropic, "responses", "anthropic_messages"),
-        ("/v1/responses", "gemini/gemini-2.5-flash",
-         json!({"input": text}),
-         &chat_h, "/output/0/content/0/text", &r.gemini, "responses", "gemini_generate"),
+    let cases: Vec<(
+        &str,
+        &str,
+        Value,
+        &Vec<(&str, &str)>,
+        &str,
+        &FakeProvider,
+        &str,
+        &str,
+    )> = vec![
+        (
+            "/v1/chat/completions",
+            "anthropic/claude-sonnet-4-5",
+            json!({"stream": true, "messages": [{"role": "user", "content": text}]}),
+            &chat_h,
+            "/choices/0/delta/content",
+            &r.anthropic,
+            "chat_completions",
+            "anthropic_messages",
+        ),
+        (
+            "/v1/chat/completions",
+            "gemini/gemini-2.5-flash",
+            json!({"messages": [{"role": "user", "content": text}]}),
+            &chat_h,
+            "/choices/0/message/content",
+            &r.gemini,
+            "chat_completions",
+            "gemini_generate",
+        ),
+        (
+            "/v1/messages",
+            "gemini/gemini-2.5-flash",
+            json!({"max_tokens": 50, "messages": [{"role": "user", "content": text}]}),
+            &anth_h,
+            "/content/0/text",
+            &r.gemini,
+            "anthropic_messages",
+            "gemini_generate",
+        ),
+        (
+            "/v1/messages",
+            "openai/gpt-4o",
+            json!({"max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": text}]}),
+            &anth_h,
+            "/delta/text",
+            &r.openai,
+            "anthropic_messages",
+            "chat_completions",
+        ),
+        (
+            "/v1/responses",
+            "anthropic/claude-sonnet-4-5",
+            json!({"stream": true, "input": text}),
+            &chat_h,
+            "/delta",
+            &r.anthropic,
+            "responses",
+            "anthropic_messages",
+        ),
+        (
+            "/v1/responses",
+            "gemini/gemini-2.5-flash",
+            json!({"input": text}),
+            &chat_h,
+            "/output/0/content/0/text",
+            &r.gemini,
+            "responses",
+            "gemini_generate",
+        ),
     ];
     for (i, (path, model, mut body, headers, pointer, fake, api, provider_api)) in
         cases.into_iter().enumerate()
@@ -505,21 +562,44 @@ fn policies_hold_on_every_translated_path() {
         let got = if body["stream"] == true {
             tollgate_e2e::http::sse_text(&res.text(), pointer)
         } else {
-            res.json().pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+            res.json()
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
         };
-        assert_eq!(got, text, "{path} {model}: the client gets its own text back");
+        assert_eq!(
+            got, text,
+            "{path} {model}: the client gets its own text back"
+        );
         let reqs = fake.requests();
         assert_eq!(reqs.len(), 1, "{path} {model}");
         let q = &reqs[0];
         assert_eq!(q.status, 200, "{path} {model}: {}", q.body);
-        assert!(!q.body.contains(email) && !q.body.contains("jane.doe"), "{path} {model} leaked: {}", q.body);
+        assert!(
+            !q.body.contains(email) && !q.body.contains("jane.doe"),
+            "{path} {model} leaked: {}",
+            q.body
+        );
         let reported = q.reported_usage.clone().expect("usage");
         let log = r.envoy.wait_access_log(i + 1);
         let line = &log[i];
         assert_eq!(line["api"], api, "{line}");
         assert_eq!(line["provider_api"], provider_api, "{line}");
-        assert_eq!(line["pii_request"].as_str().map(|s| s.contains("EMAIL")), Some(true), "{line}");
-        assert_eq!(line["prompt_tokens"], reported["prompt_tokens"].to_string(), "{path} {model}: {line}");
-        assert_eq!(line["completion_tokens"], reported["completion_tokens"].to_string(), "{path} {model}: {line}");
+        assert_eq!(
+            line["pii_request"].as_str().map(|s| s.contains("EMAIL")),
+            Some(true),
+            "{line}"
+        );
+        assert_eq!(
+            line["prompt_tokens"],
+            reported["prompt_tokens"].to_string(),
+            "{path} {model}: {line}"
+        );
+        assert_eq!(
+            line["completion_tokens"],
+            reported["completion_tokens"].to_string(),
+            "{path} {model}: {line}"
+        );
     }
 }

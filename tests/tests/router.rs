@@ -72,17 +72,19 @@ fn each_provider_gets_its_path_host_auth_and_model() {
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.header("x-tollgate-provider"), Some("gemini"));
     assert_eq!(res.header("x-tollgate-model"), Some("gemini-2.5-flash"));
+    // Gemini natively: the model in the path, its own key header, the chat turned into contents.
     let g = only(&r.gemini);
-    assert_eq!(g.path, "/v1beta/openai/chat/completions");
+    assert_eq!(g.path, "/v1beta/models/gemini-2.5-flash:generateContent");
     assert_eq!(
         g.headers.get("host").map(String::as_str),
         Some("generativelanguage.googleapis.com")
     );
     assert_eq!(
-        g.headers.get("authorization").map(String::as_str),
-        Some("Bearer test-gemini-key")
+        g.headers.get("x-goog-api-key").map(String::as_str),
+        Some("test-gemini-key")
     );
-    assert_eq!(g.json()["model"], "gemini-2.5-flash");
+    assert!(!g.headers.contains_key("authorization"));
+    assert_eq!(g.json()["contents"][0]["parts"][0]["text"], "hello gemini");
     assert!(
         !g.body.contains("test-secret-app")
             && !g.headers.values().any(|v| v.contains("test-secret-app"))
@@ -117,15 +119,24 @@ fn each_provider_gets_its_path_host_auth_and_model() {
         &json!({"model": "fast", "input": "hi"}),
     );
     assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["output"][0]["content"][0]["text"], "hi");
     let g = r.gemini.requests().pop().expect("gemini got it");
-    assert_eq!(g.path, "/v1beta/openai/responses");
-    assert_eq!(g.json()["model"], "gemini-2.5-flash");
+    assert_eq!(g.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(g.json()["contents"][0]["parts"][0]["text"], "hi");
 
-    // Anthropic through its OpenAI-compatible API, with its own key header.
+    // Anthropic natively (Messages), with its own key and version headers.
     let res = chat(&r, "anthropic/claude-sonnet-4-5", "hello claude", true);
     assert_eq!(res.header("x-tollgate-provider"), Some("anthropic"));
+    assert_eq!(
+        http::sse_text(&res.text(), "/choices/0/delta/content"),
+        "hello claude"
+    );
     let a = only(&r.anthropic);
-    assert_eq!(a.path, "/v1/chat/completions");
+    assert_eq!(a.path, "/v1/messages");
+    assert_eq!(
+        a.headers.get("anthropic-version").map(String::as_str),
+        Some("2023-06-01")
+    );
     assert_eq!(
         a.headers.get("host").map(String::as_str),
         Some("api.anthropic.com")
@@ -258,11 +269,15 @@ fn a_failing_primary_falls_back_to_the_next_provider() {
     let fallback = r.gemini.requests();
     assert_eq!(fallback.len(), served);
     for g in &fallback {
-        assert_eq!(g.path, "/v1beta/openai/chat/completions");
-        assert_eq!(g.json()["model"], "gemini-3-pro");
+        assert!(
+            g.path.starts_with("/v1beta/models/gemini-3-pro:"),
+            "{}",
+            g.path
+        );
+        assert_eq!(g.status, 200);
         assert_eq!(
-            g.headers.get("authorization").map(String::as_str),
-            Some("Bearer test-gemini-key")
+            g.headers.get("x-goog-api-key").map(String::as_str),
+            Some("test-gemini-key")
         );
     }
     // The usage record names the model and provider that served.
@@ -338,5 +353,7 @@ fn openai_sdk_works_with_provider_prefixed_models() {
     );
     let reqs = r.gemini.requests();
     assert_eq!(reqs.len(), 5);
-    assert!(reqs.iter().all(|q| q.json()["model"] == "gemini-2.5-flash"));
+    assert!(reqs
+        .iter()
+        .all(|q| q.path.starts_with("/v1beta/models/gemini-2.5-flash:") && q.status == 200));
 }

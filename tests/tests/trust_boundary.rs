@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use tollgate_e2e::envoy::{self, bearer, repo_root, Envoy, Files};
-use tollgate_e2e::fake::FakeProvider;
+use tollgate_e2e::fake::{FakeProvider, Flavor, Knobs};
 use tollgate_e2e::http::{self, Response};
 
 const DEMO_FINANCE: &str = "sk-tollgate-demo-finance-forecasting";
@@ -524,9 +524,19 @@ fn request_trailers_run_every_policy() {
 
 #[test]
 fn failover_carries_no_key_and_keys_never_show() {
+    // The second member has no metadata, so nothing adapts its attempt: a server that needs no
+    // key stands in for it.
+    let secondary = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let (primary, secondary) = (
         FakeProvider::start().expect("fake"),
-        FakeProvider::start().expect("fake"),
+        FakeProvider::start_on(
+            secondary,
+            Knobs {
+                flavor: Some(Flavor::SelfHosted),
+                ..Knobs::default()
+            },
+        )
+        .expect("fake"),
     );
     // Route b = [openai_gpt5, gemini_pro]; gemini_pro's endpoint here has no tollgate metadata.
     let shipped =
@@ -615,17 +625,38 @@ fn native_shapes_are_routed_by_model_to_their_family() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["embedding"]["values"].is_array(), "{}", r.text());
-    // A native shape whose model is served by another family: refused, nothing upstream.
+    // Gemini's native shape whose model is served by another family: refused, nothing upstream.
     let before = fake.requests().len();
+    let r = envoy.post(
+        "/v1beta/models/gpt-4o:generateContent",
+        &[],
+        &json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "unsupported_api_for_model");
+    assert_eq!(fake.requests().len(), before);
+    // Anthropic's Messages for a model another family serves: translated (to OpenAI chat here),
+    // with that provider's key, and answered in Anthropic's shape.
     let r = envoy.post(
         "/v1/messages",
         &[],
         &json!({"model": "openai/gpt-5.2", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}),
     );
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "unsupported_api_for_model");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["type"], "message", "{}", r.text());
+    assert_eq!(r.json()["content"][0]["text"], "hi", "{}", r.text());
     let reqs = fake.requests();
-    assert_eq!(reqs.len(), before);
+    assert_eq!(reqs.len(), before + 1);
+    let last = &reqs[before];
+    assert_eq!(last.path, "/v1/chat/completions");
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert_eq!(
+        last.headers.get("authorization").map(String::as_str),
+        Some("Bearer test-openai-key")
+    );
+    assert!(
+        !last.headers.contains_key("x-api-key") && !last.headers.contains_key("anthropic-version")
+    );
     assert_eq!(reqs[0].path, "/v1/messages");
     assert_eq!(
         reqs[0].headers.get("x-api-key").map(String::as_str),
@@ -657,7 +688,7 @@ fn native_shapes_are_routed_by_model_to_their_family() {
         "{}",
         reqs[2].body
     );
-    let log = envoy.wait_access_log(4);
+    let log = envoy.wait_access_log(6);
     let embed = log
         .iter()
         .find(|l| l["api"] == "gemini_embed")

@@ -136,8 +136,10 @@ pub fn prepare(
             })
         }
     };
-    let include_usage =
-        chat.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+    let include_usage = chat
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
     let mut out = match target {
         Wire::Anthropic => anthropic::request_from_chat(
             &chat,
@@ -330,19 +332,29 @@ impl AnswerTranslator {
     pub fn whole(&mut self, body: &[u8]) -> Vec<u8> {
         match self.mode {
             Mode::Error => self.error(body).body.to_string().into_bytes(),
-            Mode::Unreadable => openai_error(
+            Mode::Unreadable => self.failure(
                 "The provider sent an encoded answer that Tollgate cannot translate.",
-                "server_error",
                 "provider_answer_unreadable",
             ),
             Mode::Stream | Mode::Whole => match serde_json::from_slice::<Value>(body) {
                 Ok(v) if v.is_object() => self.answer(&v).to_string().into_bytes(),
-                _ => openai_error(
+                _ => self.failure(
                     "The provider's answer is not valid JSON.",
-                    "server_error",
                     "provider_answer_invalid",
                 ),
             },
+        }
+    }
+
+    /// An answer Tollgate cannot read, as a server error in the client's error shape.
+    fn failure(&self, message: &str, code: &str) -> Vec<u8> {
+        let openai = openai_error(message, "server_error", code);
+        match self.t.client {
+            Wire::Anthropic => anthropic::error_from_openai(502, &openai)
+                .body
+                .to_string()
+                .into_bytes(),
+            _ => openai,
         }
     }
 
@@ -372,9 +384,14 @@ impl AnswerTranslator {
         }
     }
 
-    /// The provider's error in OpenAI's shape, then in the client's.
+    /// The provider's error in OpenAI's shape, then in the client's. A status that is not an
+    /// error (1xx, 3xx: nothing a translated request can follow) is answered as 502.
     fn error(&self, body: &[u8]) -> ErrorOut {
-        let status = self.status;
+        let status = if (400..=599).contains(&self.status) {
+            self.status
+        } else {
+            502
+        };
         let openai = match self.t.provider {
             Wire::Anthropic => anthropic::error_to_openai(status, body),
             Wire::Gemini => gemini::error_to_openai(status, body),
@@ -390,21 +407,34 @@ impl AnswerTranslator {
     }
 }
 
-/// An OpenAI-shaped provider's error, kept when it has the shape, wrapped otherwise.
+/// An OpenAI-shaped provider's error, kept when it has the shape (a missing or non-string
+/// `message` or `type` filled in, so clients always find both), wrapped otherwise (a bare string
+/// `error`, as some OpenAI-compatible servers send, becomes the message).
 fn openai_error_out(status: u16, body: &[u8]) -> ErrorOut {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    if v.get("error").is_some_and(Value::is_object) {
-        return ErrorOut { status, body: v };
-    }
+    let mut v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let kind = if status >= 500 {
         "server_error"
     } else {
         "invalid_request_error"
     };
+    let fallback = format!("The provider answered with status {status}.");
+    if let Some(err) = v.get_mut("error").and_then(Value::as_object_mut) {
+        if !err.get("message").is_some_and(Value::is_string) {
+            err.insert("message".into(), Value::String(fallback));
+        }
+        if !err.get("type").is_some_and(Value::is_string) {
+            err.insert("type".into(), Value::from(kind));
+        }
+        return ErrorOut { status, body: v };
+    }
+    let message = v
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map_or(fallback, str::to_owned);
     ErrorOut {
         status,
-        body: json!({"error": {"message": format!("The provider answered with status {status}."),
-            "type": kind, "param": null, "code": null}}),
+        body: json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
     }
 }
 
@@ -442,8 +472,7 @@ impl ChunkSink for ChatSink {
             }),
             Chunk::Data(v) => {
                 let usage_only = v.get("usage").is_some_and(|u| !u.is_null())
-                    && v
-                        .get("choices")
+                    && v.get("choices")
                         .and_then(Value::as_array)
                         .is_some_and(Vec::is_empty);
                 if usage_only && !self.include_usage {
@@ -486,7 +515,8 @@ mod tests {
         let prep = prepared(&p, ApiKind::ChatCompletions, body);
         assert_eq!(prep.path, "/v1/messages");
         assert_eq!(prep.auth, Auth::XApiKey);
-        let sent: Value = serde_json::from_slice(&prep.body.unwrap_or_default()).unwrap_or_default();
+        let sent: Value =
+            serde_json::from_slice(&prep.body.unwrap_or_default()).unwrap_or_default();
         assert_eq!(sent["model"], "claude-x");
         assert_eq!(sent["system"], "Be brief.");
         let Some(t) = prep.translation else {
@@ -520,11 +550,16 @@ mod tests {
                 .collect();
             let content: String = datas
                 .iter()
-                .filter_map(|d| d.pointer("/choices/0/delta/content").and_then(Value::as_str))
+                .filter_map(|d| {
+                    d.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
                 .collect();
             assert_eq!(content, "Hello", "{text}");
             assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-            let usage = datas.iter().find_map(|d| d.get("usage").filter(|u| !u.is_null()));
+            let usage = datas
+                .iter()
+                .find_map(|d| d.get("usage").filter(|u| !u.is_null()));
             assert_eq!(usage.and_then(|u| u["prompt_tokens"].as_u64()), Some(5));
             assert_eq!(usage.and_then(|u| u["completion_tokens"].as_u64()), Some(2));
         }
@@ -533,7 +568,8 @@ mod tests {
     #[test]
     fn usage_chunk_only_when_the_chat_client_asked() {
         let p = provider(r#"{"family":"anthropic"}"#);
-        let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let body =
+            json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
         let prep = prepared(&p, ApiKind::ChatCompletions, body);
         let Some(t) = prep.translation else {
             unreachable!("translated")
@@ -568,7 +604,8 @@ mod tests {
 
         // An Anthropic client served by OpenAI gets Anthropic's error shape.
         let oai = provider(r#"{}"#);
-        let body = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+        let body =
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
         let Some(t) = prepared(&oai, ApiKind::AnthropicMessages, body).translation else {
             unreachable!("translated")
         };
@@ -582,17 +619,112 @@ mod tests {
         assert_eq!(out["error"]["type"], "rate_limit_error");
 
         // An encoded answer cannot be read: a clear 502, never garbage.
-        let mut a = AnswerTranslator::new(Translation {
-            client: Wire::Chat,
+        let mut a = AnswerTranslator::new(
+            Translation {
+                client: Wire::Chat,
+                provider: Wire::Gemini,
+                stream: false,
+                include_usage: false,
+                model: "g".into(),
+                request: None,
+            },
+            1,
+        );
+        assert_eq!(
+            a.headers(200, Some("application/json"), Some("gzip"))
+                .status,
+            Some(502)
+        );
+        let out: Value = serde_json::from_slice(&a.whole(b"\x1f\x8b")).unwrap_or_default();
+        assert_eq!(out["error"]["code"], "provider_answer_unreadable");
+    }
+
+    #[test]
+    fn chat_provider_errors_always_have_message_and_type() {
+        // Found by the translate_answer fuzz target: `{"error":{}}` from an OpenAI-compatible
+        // provider reached the client without `message`.
+        let mut a = AnswerTranslator::new(
+            Translation {
+                client: Wire::Responses,
+                provider: Wire::Chat,
+                stream: false,
+                include_usage: false,
+                model: "m".into(),
+                request: None,
+            },
+            1,
+        );
+        a.headers(402, Some("application/json"), None);
+        let out: Value =
+            serde_json::from_slice(&a.whole(br#"{"error":{"code":7,"x":[]}}"#)).unwrap_or_default();
+        assert_eq!(
+            out["error"]["message"],
+            "The provider answered with status 402."
+        );
+        assert_eq!(out["error"]["type"], "invalid_request_error");
+        assert_eq!(out["error"]["code"], 7);
+        let out: Value = serde_json::from_slice(&a.whole(br#"{"error":"model not loaded"}"#))
+            .unwrap_or_default();
+        assert_eq!(out["error"]["message"], "model not loaded");
+        let kept = br#"{"error":{"message":"m","type":"t","param":null,"code":"c"}}"#;
+        let out: Value = serde_json::from_slice(&a.whole(kept)).unwrap_or_default();
+        assert_eq!(
+            out,
+            serde_json::from_slice::<Value>(kept).unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn non_error_statuses_outside_2xx_become_502() {
+        // Found by the translate_answer fuzz target: a provider's 301 reached the client as a
+        // 301 with an error body.
+        for client in [Wire::Chat, Wire::Anthropic, Wire::Responses] {
+            for status in [101, 301, 304] {
+                let mut a = AnswerTranslator::new(
+                    Translation {
+                        client,
+                        provider: Wire::Anthropic,
+                        stream: false,
+                        include_usage: false,
+                        model: "m".into(),
+                        request: None,
+                    },
+                    1,
+                );
+                assert_eq!(a.headers(status, Some("text/html"), None).status, Some(502));
+                assert_eq!(a.mode(), Mode::Error);
+                let out: Value =
+                    serde_json::from_slice(&a.whole(b"<html>moved</html>")).unwrap_or_default();
+                assert!(out["error"]["message"].is_string(), "{out}");
+            }
+        }
+    }
+
+    #[test]
+    fn unreadable_answers_take_the_clients_error_shape() {
+        // Found by the translate_answer fuzz target: an Anthropic client got OpenAI's shape.
+        let t = |client| Translation {
+            client,
             provider: Wire::Gemini,
             stream: false,
             include_usage: false,
             model: "g".into(),
             request: None,
-        }, 1);
-        assert_eq!(a.headers(200, Some("application/json"), Some("gzip")).status, Some(502));
-        let out: Value = serde_json::from_slice(&a.whole(b"\x1f\x8b")).unwrap_or_default();
-        assert_eq!(out["error"]["code"], "provider_answer_unreadable");
+        };
+        let mut a = AnswerTranslator::new(t(Wire::Anthropic), 1);
+        a.headers(200, Some("application/json"), None);
+        let out: Value = serde_json::from_slice(&a.whole(b"not json")).unwrap_or_default();
+        assert_eq!(out["type"], "error");
+        assert_eq!(out["error"]["type"], "api_error");
+        assert!(out["error"]["message"].is_string());
+        let mut a = AnswerTranslator::new(t(Wire::Anthropic), 1);
+        assert_eq!(a.headers(200, None, Some("br")).status, Some(502));
+        let out: Value = serde_json::from_slice(&a.whole(b"\x1f")).unwrap_or_default();
+        assert_eq!(out["error"]["type"], "api_error");
+        let mut a = AnswerTranslator::new(t(Wire::Responses), 1);
+        a.headers(200, Some("application/json"), None);
+        let out: Value = serde_json::from_slice(&a.whole(b"[]")).unwrap_or_default();
+        assert_eq!(out["error"]["code"], "provider_answer_invalid");
     }
 
     #[test]
@@ -606,7 +738,12 @@ mod tests {
         assert!(prep.translation.is_none());
         assert_eq!(prep.path, "/v1/responses");
         let an = provider(r#"{"family":"anthropic"}"#);
-        let r = prepare(&an, ApiKind::Embeddings, None, br#"{"model":"m","input":"x"}"#);
+        let r = prepare(
+            &an,
+            ApiKind::Embeddings,
+            None,
+            br#"{"model":"m","input":"x"}"#,
+        );
         assert_eq!(r.err().map(|r| r.code), Some("unsupported_api_for_model"));
         let r = prepare(&an, ApiKind::ChatCompletions, None, b"[1]");
         assert_eq!(r.err().map(|r| r.code), Some("invalid_request_body"));

@@ -2,7 +2,9 @@
 
 use crate::config::{Config, RawUpstream, Router, Virtual};
 use crate::exchange::{prepare, AnswerTranslator, Mode, Refusal};
-use crate::provider::{auth_header, openai_op, upstream_model, Auth, Provider, Wire, CREDENTIAL_HEADERS};
+use crate::provider::{
+    auth_header, openai_op, upstream_model, Auth, Provider, Wire, CREDENTIAL_HEADERS,
+};
 use crate::resolve::{doc_model, latest_user_text, models_body, resolve, Target};
 use crate::semantic::{embeddings_request, parse_embeddings, Centroids, Decision};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -15,9 +17,9 @@ use tollgate_core::answer::AnswerFormat;
 use tollgate_core::api::{gemini_model_from_path, ApiKind};
 use tollgate_core::body::LlmRequest;
 use tollgate_core::error::openai_error_body;
+use tollgate_wasm::host::resp_header;
 use tollgate_wasm::host::{call_foreign_function, call_resp_header, http_call};
 use tollgate_wasm::pipeline::answer;
-use tollgate_wasm::host::resp_header;
 use tollgate_wasm::{
     buffer, get_string_property, reject, req_header, set_buffer, set_filter_state, set_req_header,
     set_resp_header, Answer, Filter, Head, Metrics, Passthrough, Pipeline, Stage, Step,
@@ -255,8 +257,8 @@ impl Stage for RouterStage {
             }
         };
         set_filter_state("tollgate.requested_model", &model);
-        // Every attempt's adapter reads the client's shape from here (see API_HEADER).
-        set_req_header(API_HEADER, Some(req.kind.as_str()));
+        // Every attempt's adapter reads the client's shape from here (see CLIENT_API_STATE).
+        set_filter_state(CLIENT_API_STATE, req.kind.as_str());
         match resolve(&self.s.cfg, &model) {
             Target::Route(r) => {
                 self.set_route(&r);
@@ -332,10 +334,10 @@ impl RouterStage {
 
 // ---------------------------------------------------------------- upstream (per attempt)
 
-/// The request header that carries the client's API shape from the router (downstream) to every
-/// attempt: the attempts share one header map, so an earlier attempt's rewritten `:path` no longer
-/// says what the client spoke. Set only by the router stage (x-tollgate-* is removed at the edge).
-pub const API_HEADER: &str = "x-tollgate-api";
+/// The filter state that carries the client's API shape from the router (downstream) to every
+/// attempt (Envoy shares the request's filter state with upstream filters): the attempts share one
+/// header map, so an earlier attempt's rewritten `:path` no longer says what the client spoke.
+pub const CLIENT_API_STATE: &str = "tollgate.client_api";
 
 struct Attempt {
     provider_name: String,
@@ -400,7 +402,7 @@ impl HttpContext for UpstreamHttp {
             return Action::Continue;
         };
         let path = req_header(":path").unwrap_or_default();
-        let kind = req_header(API_HEADER)
+        let kind = get_string_property(&[CLIENT_API_STATE])
             .and_then(|k| ApiKind::from_name(&k))
             .or_else(|| ApiKind::classify("POST", &path))
             .unwrap_or(ApiKind::ChatCompletions);
@@ -553,7 +555,10 @@ impl UpstreamHttp {
             // The answer is read here: it must arrive unencoded.
             set_req_header("accept-encoding", None);
             set_req_header("content-type", Some("application/json"));
-            a.answer = Some(AnswerTranslator::new(t, tollgate_wasm::now_ns() / 1_000_000_000));
+            a.answer = Some(AnswerTranslator::new(
+                t,
+                tollgate_wasm::now_ns() / 1_000_000_000,
+            ));
         }
         if let Some(a) = self.attempt.as_ref() {
             self.set_headers(a, &prepared.path, prepared.auth);

@@ -230,7 +230,10 @@ impl Provider {
 
     fn responses_passthrough(&self) -> bool {
         match self.responses {
-            Some(m) => m == ResponsesMode::Passthrough && !matches!(self.family, Family::Anthropic | Family::Gemini),
+            Some(m) => {
+                m == ResponsesMode::Passthrough
+                    && !matches!(self.family, Family::Anthropic | Family::Gemini)
+            }
             None => matches!(self.family, Family::Openai | Family::Azure),
         }
     }
@@ -319,15 +322,27 @@ mod tests {
             az.path(Wire::Chat, "", "gpt4o-prod", false),
             "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
         );
-        assert_eq!(az.path(Wire::Responses, "", "d", true), "/openai/v1/responses");
+        assert_eq!(
+            az.path(Wire::Responses, "", "d", true),
+            "/openai/v1/responses"
+        );
         assert_eq!(an.path(Wire::Anthropic, "", "c", true), "/v1/messages");
         assert_eq!(
             gem.path(Wire::Gemini, "", "g", true),
             "/v1beta/models/g:streamGenerateContent?alt=sse"
         );
-        assert_eq!(gem.path(Wire::Gemini, "", "g", false), "/v1beta/models/g:generateContent");
-        assert_eq!(gem.path(Wire::Other, "embeddings", "g", false), "/v1beta/openai/embeddings");
-        assert_eq!(gem_compat.path(Wire::Chat, "", "g", false), "/v1beta/openai/chat/completions");
+        assert_eq!(
+            gem.path(Wire::Gemini, "", "g", false),
+            "/v1beta/models/g:generateContent"
+        );
+        assert_eq!(
+            gem.path(Wire::Other, "embeddings", "g", false),
+            "/v1beta/openai/embeddings"
+        );
+        assert_eq!(
+            gem_compat.path(Wire::Chat, "", "g", false),
+            "/v1beta/openai/chat/completions"
+        );
 
         assert_eq!(oai.target(Wire::Responses), Ok(Wire::Responses));
         assert_eq!(az.target(Wire::Responses), Ok(Wire::Responses));

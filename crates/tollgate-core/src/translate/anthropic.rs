@@ -1339,11 +1339,12 @@ impl Source {
 
     fn message_start(&mut self, v: &Value, out: &mut Vec<Chunk>) {
         let message = v.get("message").unwrap_or(&Value::Null);
+        // Copied into every chunk: bounded (see `clip_id`).
         if let Some(id) = str_of(message, "id") {
-            self.id = chat_id(id);
+            self.id = chat_id(clip_id(id));
         }
         if let Some(model) = str_of(message, "model") {
-            self.model = model.to_owned();
+            self.model = clip_id(model).to_owned();
         }
         self.take_usage(message.get("usage").unwrap_or(&Value::Null));
         self.start(out);

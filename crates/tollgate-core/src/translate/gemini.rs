@@ -82,6 +82,12 @@ use serde_json::{json, Map};
 /// by Gemini, or a client that dropped them): validation is skipped instead of failing with 400.
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 
+/// Longest function name of an assistant tool call that is translated. Gemini documents at
+/// most 64 characters for a function name, so nothing Gemini accepts is refused; the bound
+/// matters because the name is copied into every tool result answering that call (Gemini's
+/// `functionResponse` needs it), which made a request's size grow with names × results.
+const MAX_CALL_NAME_BYTES: usize = 128;
+
 /// Candidates tracked in a stream; Gemini allows at most 8, a hostile stream gets no more.
 const MAX_STREAM_CANDIDATES: usize = 64;
 
@@ -306,6 +312,12 @@ impl Conversation {
             let name = str_of(f, "name")
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| invalid(&format!("{here}.function.name"), "is missing"))?;
+            if name.len() > MAX_CALL_NAME_BYTES {
+                return Err(invalid(
+                    &format!("{here}.function.name"),
+                    "is longer than Gemini allows for a function name",
+                ));
+            }
             let args = call_arguments(
                 present(f, "arguments"),
                 &format!("{here}.function.arguments"),
@@ -780,7 +792,10 @@ fn thinking_budget(chat: &Value) -> Result<Option<u64>, Untranslatable> {
 
 /// Gemini JSON answer → chat completion (`model` from the attempt).
 pub fn answer_to_chat(ans: &Value, model: &str) -> Value {
-    let resp_id = str_of(ans, "responseId").filter(|s| !s.is_empty());
+    // Copied into every generated call id: bounded (see `clip_id`).
+    let resp_id = str_of(ans, "responseId")
+        .filter(|s| !s.is_empty())
+        .map(clip_id);
     let candidates = ans
         .get("candidates")
         .and_then(Value::as_array)
@@ -1174,13 +1189,14 @@ impl Source {
             return;
         }
         if self.response_id.is_none() {
+            // Copied into every chunk: bounded (see `clip_id`).
             self.response_id = str_of(v, "responseId")
                 .filter(|s| !s.is_empty())
-                .map(str::to_owned);
+                .map(|s| clip_id(s).to_owned());
         }
         if self.model.is_empty() {
             if let Some(m) = str_of(v, "modelVersion") {
-                self.model = m.to_owned();
+                self.model = clip_id(m).to_owned();
             }
         }
         if let Some(u) = v.get("usageMetadata").filter(|u| u.is_object()) {
@@ -1526,6 +1542,31 @@ mod tests {
         assert_eq!(
             out["contents"][4]["parts"][0]["functionResponse"],
             json!({"id": "call_0", "name": "new", "response": {"result": "[1,2]"}})
+        );
+    }
+
+    #[test]
+    fn overlong_call_names_are_refused_not_copied_into_every_result() {
+        // Found by the translate_request fuzz target: a long name × many tool results made
+        // the translated request grow quadratically with the client's.
+        let name = "f".repeat(MAX_CALL_NAME_BYTES + 1);
+        let mut messages = vec![
+            user("q"),
+            json!({"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": name, "arguments": "{}"}}]}),
+        ];
+        messages.extend((0..100).map(|_| json!({"role": "tool", "tool_call_id": "c"})));
+        let e = refused(json!({ "messages": messages }));
+        assert_eq!(
+            e.param.as_deref(),
+            Some("messages[1].tool_calls[0].function.name")
+        );
+        let ok = "f".repeat(MAX_CALL_NAME_BYTES);
+        let out = req(json!({"messages": [user("q"),
+            {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": ok, "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "x"}]}));
+        assert_eq!(
+            out["contents"][2]["parts"][0]["functionResponse"]["name"],
+            ok
         );
     }
 

@@ -124,6 +124,22 @@ pub trait ChunkSink {
 
 /// OpenAI's `finish_reason` → nothing else needed here; shared helpers below.
 ///
+/// Longest id or model name taken from a provider's answer into the chunks and events of a
+/// translation; longer ones are cut at a character boundary. Real ones are far shorter (under
+/// 100 bytes). Sources copy the message's id and model into every chunk (and the Responses sink
+/// the id into every item id): unbounded, one long id times many small events made the output
+/// grow with their product.
+pub const MAX_COPIED_ID_BYTES: usize = 128;
+
+/// `s` cut to at most [`MAX_COPIED_ID_BYTES`] (at a character boundary).
+pub fn clip_id(s: &str) -> &str {
+    let mut end = s.len().min(MAX_COPIED_ID_BYTES);
+    while !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 /// Usage in OpenAI chat's form from the four counts every provider reports in some form.
 pub fn chat_usage(prompt: u64, completion: u64, cached: u64, reasoning: u64) -> Value {
     serde_json::json!({

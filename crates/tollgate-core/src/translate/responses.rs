@@ -759,6 +759,8 @@ impl Head {
             .get("id")
             .and_then(Value::as_str)
             .map(|id| id.strip_prefix("chatcmpl-").unwrap_or(id))
+            // In every item id of every event: bounded (see `clip_id`).
+            .map(clip_id)
             .filter(|b| !b.is_empty())
             .map_or_else(|| created.to_string(), str::to_owned);
         let model = chat
