@@ -480,81 +480,90 @@ fn policies_hold_on_every_translated_path() {
     let chat_h: Vec<(&str, &str)> = vec![("authorization", &bearer)];
     let anth_h: Vec<(&str, &str)> =
         vec![("x-api-key", &secret), ("anthropic-version", "2023-06-01")];
-    // (path, model, body, headers, pointer to the streamed text / answer text, provider, api, provider api)
-    let cases: Vec<(
-        &str,
-        &str,
-        Value,
-        &Vec<(&str, &str)>,
-        &str,
-        &FakeProvider,
-        &str,
-        &str,
-    )> = vec![
-        (
-            "/v1/chat/completions",
-            "anthropic/claude-sonnet-4-5",
-            json!({"stream": true, "messages": [{"role": "user", "content": text}]}),
-            &chat_h,
-            "/choices/0/delta/content",
-            &r.anthropic,
-            "chat_completions",
-            "anthropic_messages",
-        ),
-        (
-            "/v1/chat/completions",
-            "gemini/gemini-2.5-flash",
-            json!({"messages": [{"role": "user", "content": text}]}),
-            &chat_h,
-            "/choices/0/message/content",
-            &r.gemini,
-            "chat_completions",
-            "gemini_generate",
-        ),
-        (
-            "/v1/messages",
-            "gemini/gemini-2.5-flash",
-            json!({"max_tokens": 50, "messages": [{"role": "user", "content": text}]}),
-            &anth_h,
-            "/content/0/text",
-            &r.gemini,
-            "anthropic_messages",
-            "gemini_generate",
-        ),
-        (
-            "/v1/messages",
-            "openai/gpt-4o",
-            json!({"max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": text}]}),
-            &anth_h,
-            "/delta/text",
-            &r.openai,
-            "anthropic_messages",
-            "chat_completions",
-        ),
-        (
-            "/v1/responses",
-            "anthropic/claude-sonnet-4-5",
-            json!({"stream": true, "input": text}),
-            &chat_h,
-            "/delta",
-            &r.anthropic,
-            "responses",
-            "anthropic_messages",
-        ),
-        (
-            "/v1/responses",
-            "gemini/gemini-2.5-flash",
-            json!({"input": text}),
-            &chat_h,
-            "/output/0/content/0/text",
-            &r.gemini,
-            "responses",
-            "gemini_generate",
-        ),
+    struct Case<'a> {
+        path: &'a str,
+        model: &'a str,
+        body: Value,
+        headers: &'a [(&'a str, &'a str)],
+        /// Where the text is: in each streamed event, or in the JSON answer.
+        pointer: &'a str,
+        fake: &'a FakeProvider,
+        api: &'a str,
+        provider_api: &'a str,
+    }
+    let cases = [
+        Case {
+            path: "/v1/chat/completions",
+            model: "anthropic/claude-sonnet-4-5",
+            body: json!({"stream": true, "messages": [{"role": "user", "content": text}]}),
+            headers: &chat_h,
+            pointer: "/choices/0/delta/content",
+            fake: &r.anthropic,
+            api: "chat_completions",
+            provider_api: "anthropic_messages",
+        },
+        Case {
+            path: "/v1/chat/completions",
+            model: "gemini/gemini-2.5-flash",
+            body: json!({"messages": [{"role": "user", "content": text}]}),
+            headers: &chat_h,
+            pointer: "/choices/0/message/content",
+            fake: &r.gemini,
+            api: "chat_completions",
+            provider_api: "gemini_generate",
+        },
+        Case {
+            path: "/v1/messages",
+            model: "gemini/gemini-2.5-flash",
+            body: json!({"max_tokens": 50, "messages": [{"role": "user", "content": text}]}),
+            headers: &anth_h,
+            pointer: "/content/0/text",
+            fake: &r.gemini,
+            api: "anthropic_messages",
+            provider_api: "gemini_generate",
+        },
+        Case {
+            path: "/v1/messages",
+            model: "openai/gpt-4o",
+            body: json!({"max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": text}]}),
+            headers: &anth_h,
+            pointer: "/delta/text",
+            fake: &r.openai,
+            api: "anthropic_messages",
+            provider_api: "chat_completions",
+        },
+        Case {
+            path: "/v1/responses",
+            model: "anthropic/claude-sonnet-4-5",
+            body: json!({"stream": true, "input": text}),
+            headers: &chat_h,
+            pointer: "/delta",
+            fake: &r.anthropic,
+            api: "responses",
+            provider_api: "anthropic_messages",
+        },
+        Case {
+            path: "/v1/responses",
+            model: "gemini/gemini-2.5-flash",
+            body: json!({"input": text}),
+            headers: &chat_h,
+            pointer: "/output/0/content/0/text",
+            fake: &r.gemini,
+            api: "responses",
+            provider_api: "gemini_generate",
+        },
     ];
-    for (i, (path, model, mut body, headers, pointer, fake, api, provider_api)) in
-        cases.into_iter().enumerate()
-    {
+    for (i, c) in cases.into_iter().enumerate() {
+        let Case {
+            path,
+            model,
+            mut body,
+            headers,
+            pointer,
+            fake,
+            api,
+            provider_api,
+        } = c;
         fake.clear();
         body["model"] = json!(model);
         let res = r.envoy.post(path, headers, &body);
