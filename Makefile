@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 WASM_TARGET    := wasm32-wasip1
-FILTERS        := tollgate-pii tollgate-router tollgate-usage tollgate-ratelimit
+FILTERS        := tollgate-pii tollgate-guard tollgate-router tollgate-usage tollgate-ratelimit
 ENVOY_VERSION  := 1.40.0
 OPENAI_VERSION := 3.57.0
 H2_VERSION     := 4.3.0
@@ -14,7 +14,7 @@ ENVOY          ?= $(VENV)/bin/envoy
 export ENVOY
 export TOLLGATE_PYTHON ?= $(VENV)/bin/python
 
-.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff fuzz soak
+.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff fuzz soak guard-eval
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ FUZZ_PROFILE := --config 'profile.release.panic="unwind"' --config profile.relea
 fuzz: ## seeded fuzzing of the pure logic, SECONDS_PER_TARGET (default 60) per target, SEED, TARGET
 	cargo run --release $(FUZZ_PROFILE) -p tollgate-fuzz --bin fuzz -- \
 	  --seconds $${SECONDS_PER_TARGET:-60} $${SEED:+--seed $$SEED} $${TARGET:+--target $$TARGET}
+
+guard-eval: ## prompt-injection guard: TPR at 1%/0.1% FPR, recall per family and evasion, FPR per channel, µs/KiB (native)
+	cargo run --release -p tollgate-guard --example guard-eval
 
 microbench: ## MB/s of the hot pure functions (native)
 	cargo run --release -p tollgate-e2e --bin microbench

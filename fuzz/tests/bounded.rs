@@ -22,6 +22,8 @@ fn iterations(name: &str) -> u64 {
         "sse" | "answer" => 40_000,
         "request" | "usage" => 20_000,
         "config" => 8_000,
+        "translate_request" | "translate_answer" => 2_000,
+        "translate_stream" => 150,
         // Slowest per case: tiktoken-rs reference, several detector passes, a rewriter per case.
         _ => 2_500,
     };
@@ -65,6 +67,9 @@ fn every_target_is_listed_here() {
         "pii_stream",
         "tokenizer",
         "config",
+        "translate_request",
+        "translate_stream",
+        "translate_answer",
     ];
     here.sort_unstable();
     assert_eq!(names, here);
@@ -113,4 +118,19 @@ fn tokenizer() {
 #[test]
 fn config() {
     run("config");
+}
+
+#[test]
+fn translate_request() {
+    run("translate_request");
+}
+
+#[test]
+fn translate_stream() {
+    run("translate_stream");
+}
+
+#[test]
+fn translate_answer() {
+    run("translate_answer");
 }

@@ -28,6 +28,7 @@ pub const SHIPPED_PORTS: &[u16] = &[18080, 18081, 18082, 18083, 18084, 18085];
 /// The filter crates (as in the Makefile's `FILTERS`).
 pub const FILTERS: &[&str] = &[
     "tollgate-pii",
+    "tollgate-guard",
     "tollgate-router",
     "tollgate-usage",
     "tollgate-ratelimit",

@@ -123,6 +123,18 @@ impl SseParser {
     }
 
     fn scan(&mut self, out: &mut Vec<SseEvent>) {
+        // Events are copied out of `buf` as they complete and the consumed bytes are dropped once,
+        // at the end: each event's raw bytes get their own exact allocation (never the capacity of
+        // everything pending), and many events in one chunk cost linear time.
+        let mut event_start = 0;
+        self.scan_lines(&mut event_start, out);
+        if event_start > 0 {
+            self.buf.drain(..event_start.min(self.buf.len()));
+            self.line_start = self.line_start.saturating_sub(event_start);
+        }
+    }
+
+    fn scan_lines(&mut self, event_start: &mut usize, out: &mut Vec<SseEvent>) {
         loop {
             let Some(rest) = self.buf.get(self.line_start..) else {
                 return;
@@ -147,9 +159,9 @@ impl SseParser {
                 .to_vec();
             self.line_start = next;
             if line.is_empty() {
-                let rest = self.buf.split_off(next.min(self.buf.len()));
-                let raw = std::mem::replace(&mut self.buf, rest);
-                self.line_start = 0;
+                let end = next.min(self.buf.len());
+                let raw = self.buf.get(*event_start..end).unwrap_or_default().to_vec();
+                *event_start = end;
                 out.push(self.take_event(raw));
             } else {
                 self.process_line(&line);
@@ -225,5 +237,23 @@ mod tests {
         assert_eq!(whole, vec![(Some("e".into()), Some("x".into()))]);
         let split: [&[u8]; 6] = [b"event: e\r", b"", b"\ndata: x\r", b"", b"", b"\n\r\n"];
         assert_eq!(fields(&split), whole);
+    }
+
+    /// Found by the fuzzer (`translate_stream`): each event's raw bytes kept the capacity of all
+    /// that was pending when it was cut off, so one large chunk of many events needed quadratic
+    /// memory. Each event now owns exactly its bytes, and the rest is unchanged.
+    #[test]
+    fn many_events_in_one_chunk_own_only_their_bytes() {
+        let one = b"event: e\ndata: {\"x\":1}\n\n";
+        let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * 20_000).collect();
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        p.feed(&chunk, &mut out);
+        p.feed(b"data: tail", &mut out);
+        assert_eq!(out.len(), 20_000);
+        assert!(out.iter().all(|e| e.raw == one && e.raw.capacity() < 4 * one.len()));
+        assert_eq!(p.pending_len(), b"data: tail".len());
+        let last = p.finish();
+        assert_eq!(last.and_then(|e| e.data).as_deref(), Some("tail"));
     }
 }

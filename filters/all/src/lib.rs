@@ -1,6 +1,7 @@
 //! Every Tollgate policy in one module. The root `tollgate` is the pipeline: one configuration with a
 //! section per policy, one HTTP context per request that runs them in order (pii, router, usage,
-//! ratelimit) over one read and one parse of the body. The roots `tollgate_pii`, `tollgate_router`,
+//! ratelimit) over one read and one parse of the body — the guard runs right after pii. The roots
+//! `tollgate_pii`, `tollgate_guard`, `tollgate_router`,
 //! `tollgate_usage`, `tollgate_ratelimit` are the same policies one per plugin, and
 //! `tollgate_upstream` is the per-attempt upstream adapter. Envoy shares a VM between plugins with
 //! the same `vm_id`, code and VM configuration; each plugin's `root_id` picks its root.
@@ -28,12 +29,13 @@ impl RootContext for Dispatch {
         let mut inner = match root_id.as_str() {
             "tollgate" => Box::new(PipelineRoot::default()) as Box<dyn RootContext>,
             "tollgate_pii" => tollgate_pii::glue::root(),
+            "tollgate_guard" => tollgate_guard::glue::root(),
             "tollgate_router" | "tollgate_upstream" => tollgate_router::glue::root(),
             "tollgate_usage" => tollgate_usage::glue::root(),
             "tollgate_ratelimit" => tollgate_ratelimit::glue::root(),
             other => {
                 log::error!(
-                    "tollgate: unknown root_id `{other}` (use tollgate, tollgate_pii, tollgate_router, tollgate_upstream, tollgate_usage or tollgate_ratelimit)"
+                    "tollgate: unknown root_id `{other}` (use tollgate, tollgate_pii, tollgate_guard, tollgate_router, tollgate_upstream, tollgate_usage or tollgate_ratelimit)"
                 );
                 return false;
             }
@@ -68,8 +70,11 @@ impl Context for PipelineRoot {}
 
 /// The sections in pipeline order, with the policy that compiles each.
 type Compile = fn(&[u8]) -> Result<StageFactory, String>;
-const SECTIONS: [(&str, Compile); 4] = [
+// The guard right after PII: it judges what the provider would receive, and a request it blocks
+// never reaches the router's callouts nor the rate limit's budget.
+const SECTIONS: [(&str, Compile); 5] = [
     ("pii", tollgate_pii::glue::stage_factory),
+    ("guard", tollgate_guard::glue::stage_factory),
     ("router", tollgate_router::glue::stage_factory),
     ("usage", tollgate_usage::glue::stage_factory),
     ("ratelimit", tollgate_ratelimit::glue::stage_factory),
@@ -90,7 +95,7 @@ fn compile(config: &[u8]) -> Result<Vec<StageFactory>, String> {
     }
     if let Some(unknown) = sections.keys().next() {
         return Err(format!(
-            "unknown field `{unknown}`, expected one of `pii`, `router`, `usage`, `ratelimit`"
+            "unknown field `{unknown}`, expected one of `pii`, `guard`, `router`, `usage`, `ratelimit`"
         ));
     }
     if stages.is_empty() {

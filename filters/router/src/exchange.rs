@@ -9,7 +9,7 @@
 use crate::provider::{openai_op, upstream_model, Auth, Provider, Wire};
 use serde_json::{json, Value};
 use tollgate_core::api::ApiKind;
-use tollgate_core::sse::SseParser;
+use tollgate_core::sse::{SseEvent, SseParser};
 use tollgate_core::translate::{
     anthropic, gemini, responses, AnthropicOptions, Chunk, ChunkSink, ChunkSource, ErrorOut,
     SseOut, Untranslatable,
@@ -198,6 +198,9 @@ pub struct HeadEdits {
     pub content_type: &'static str,
 }
 
+/// Bytes of a stream piece parsed at a time (see [`AnswerTranslator::stream`]).
+const FEED_SLICE: usize = 16 * 1024;
+
 /// Translates one attempt's answer back to the client's shape.
 pub struct AnswerTranslator {
     t: Translation,
@@ -294,17 +297,21 @@ impl AnswerTranslator {
     }
 
     /// Translates the next piece of a stream (`end`: the provider's stream ended).
+    ///
+    /// The piece is parsed [`FEED_SLICE`] bytes at a time and each slice's events translated
+    /// before the next: the parser keeps each event's raw bytes in a buffer as large as what was
+    /// pending when it completed, so one large piece of many small events held memory growing
+    /// with their product.
     pub fn stream(&mut self, piece: &[u8], end: bool) -> Vec<u8> {
+        let mut chunks = Vec::new();
         let mut events = Vec::new();
-        self.parser.feed(piece, &mut events);
+        for slice in piece.chunks(FEED_SLICE) {
+            self.parser.feed(slice, &mut events);
+            self.source_events(&mut events, &mut chunks);
+        }
         if end {
             events.extend(self.parser.finish());
-        }
-        let mut chunks = Vec::new();
-        for ev in &events {
-            if let Some(d) = ev.data.as_deref() {
-                self.source.event(ev.event.as_deref(), d, &mut chunks);
-            }
+            self.source_events(&mut events, &mut chunks);
         }
         if end {
             self.source.end(&mut chunks);
@@ -326,6 +333,15 @@ impl AnswerTranslator {
             o.write(&mut bytes);
         }
         bytes
+    }
+
+    /// Feeds parsed events to the source (and drops them).
+    fn source_events(&mut self, events: &mut Vec<SseEvent>, chunks: &mut Vec<Chunk>) {
+        for ev in events.drain(..) {
+            if let Some(d) = ev.data.as_deref() {
+                self.source.event(ev.event.as_deref(), d, chunks);
+            }
+        }
     }
 
     /// Translates a whole answer (JSON or error).
@@ -637,6 +653,40 @@ mod tests {
         );
         let out: Value = serde_json::from_slice(&a.whole(b"\x1f\x8b")).unwrap_or_default();
         assert_eq!(out["error"]["code"], "provider_answer_unreadable");
+    }
+
+    #[test]
+    fn a_large_piece_of_many_events_translates_as_its_events_do() {
+        // Found by the translate_stream fuzz target: one piece of ~20k small events made the
+        // SSE parser hold gigabytes (each event's raw bytes kept the capacity of everything
+        // pending). The piece is now parsed in slices; the output must not change.
+        let t = Translation {
+            client: Wire::Chat,
+            provider: Wire::Gemini,
+            stream: true,
+            include_usage: false,
+            model: "g".into(),
+            request: None,
+        };
+        let event = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}]}\n\n";
+        let piece = event.repeat(20_000);
+        let mut a = AnswerTranslator::new(t.clone(), 1);
+        a.headers(200, Some("text/event-stream"), None);
+        let whole = a.stream(piece.as_bytes(), true);
+        let mut b = AnswerTranslator::new(t, 1);
+        b.headers(200, Some("text/event-stream"), None);
+        let mut each = Vec::new();
+        for _ in 0..20_000 {
+            each.extend(b.stream(event.as_bytes(), false));
+        }
+        each.extend(b.stream(b"", true));
+        assert_eq!(whole, each);
+        assert_eq!(
+            String::from_utf8_lossy(&whole)
+                .matches("\"content\":\"x\"")
+                .count(),
+            20_000
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod pii;
 mod request;
 mod sse;
 mod tokenizer;
+mod translate;
 mod usage;
 
 use crate::Target;
@@ -23,6 +24,9 @@ pub fn all() -> Vec<Target> {
         pii::STREAM,
         tokenizer::TARGET,
         config::TARGET,
+        translate::REQUEST,
+        translate::STREAM,
+        translate::ANSWER,
     ]
 }
 

@@ -1,0 +1,204 @@
+//! proxy-wasm adapter: the guard stage reads the parsed request the pipeline hands it, decides,
+//! records the decision (never the prompt) and answers 400 in `block` mode.
+
+use crate::config::{Config, Mode};
+use crate::{inspect, Action, Decision, Unscanned};
+use std::cell::RefCell;
+use std::rc::Rc;
+use tollgate_core::answer::AnswerFormat;
+use tollgate_core::body::LlmRequest;
+use tollgate_core::config::FailureMode;
+use tollgate_core::error::openai_error_body;
+use tollgate_wasm::{
+    now_ns, reject, req_header, set_filter_state, set_resp_header, Answer, Filter, Head, Metrics,
+    Stage, Step,
+};
+
+// `root()` for the combined module (filters/all); its own entry point when built standalone.
+tollgate_wasm::filter_entry!(Guard);
+
+/// What every stream shares.
+pub struct Shared {
+    config: Config,
+    metrics: RefCell<Metrics>,
+}
+
+/// The guard as a [`Filter`].
+pub struct Guard;
+
+impl Filter for Guard {
+    type Shared = Shared;
+    const NAME: &'static str = "tollgate_guard";
+
+    fn configure(bytes: &[u8]) -> Result<Shared, String> {
+        let config = Config::from_json(bytes).map_err(|e| e.to_string())?;
+        Ok(Shared {
+            config,
+            metrics: RefCell::default(),
+        })
+    }
+
+    fn stage(s: &Rc<Shared>) -> Option<Box<dyn Stage>> {
+        Some(Box::new(GuardStage {
+            shared: s.clone(),
+            llm: false,
+            client: None,
+            flagged: false,
+        }))
+    }
+}
+
+struct GuardStage {
+    shared: Rc<Shared>,
+    llm: bool,
+    client: Option<String>,
+    flagged: bool,
+}
+
+impl GuardStage {
+    fn record(&self, d: &Decision, us: u64) {
+        let rules = d.rules.join(",");
+        let signals: Vec<&str> = d.signals.names().collect();
+        let action = match d.action {
+            Action::Shadow => "would_block",
+            a => a.as_str(),
+        };
+        set_filter_state("tollgate.guard.action", action);
+        set_filter_state("tollgate.guard.mode", d.mode.as_str());
+        set_filter_state("tollgate.guard.score", &format!("{:.2}", d.score));
+        set_filter_state("tollgate.guard.rules", &rules);
+        set_filter_state("tollgate.guard.ruleset", crate::rules::RULESET_VERSION);
+        set_filter_state(
+            "tollgate.guard.channel",
+            d.channel.map_or("", |c| c.as_str()),
+        );
+        set_filter_state(
+            "tollgate.guard.message_index",
+            &d.index.map(|i| i.to_string()).unwrap_or_default(),
+        );
+        set_filter_state("tollgate.guard.normalizations", &signals.join(","));
+        set_filter_state("tollgate.guard.us", &us.to_string());
+        self.shared.metrics.borrow_mut().incr(
+            "tollgate_guard_decisions_total",
+            &[
+                ("action", d.action.as_str()),
+                ("category", d.category.map_or("none", |c| c.as_str())),
+                ("channel", d.channel.map_or("none", |c| c.as_str())),
+            ],
+            1,
+        );
+        if d.action == Action::Shadow {
+            log::info!(
+                "tollgate_guard: shadow: would have acted ({}) on {} message {}: score {:.2}, rules {rules}",
+                d.mode.as_str(),
+                d.channel.map_or("", |c| c.as_str()),
+                d.index.map(|i| i.to_string()).unwrap_or_default(),
+                d.score
+            );
+        }
+    }
+
+    fn unscanned(&self, why: Unscanned) -> Step {
+        let reason = match why {
+            Unscanned::NotJson => "not_json",
+            Unscanned::TooLarge => "too_large",
+        };
+        set_filter_state("tollgate.guard.action", &format!("unscanned_{reason}"));
+        self.shared.metrics.borrow_mut().incr(
+            "tollgate_guard_decisions_total",
+            &[
+                ("action", "unscanned"),
+                ("category", reason),
+                ("channel", "none"),
+            ],
+            1,
+        );
+        if self.shared.config.failure_mode == FailureMode::Deny {
+            reject(
+                "guard",
+                400,
+                Vec::new(),
+                &openai_error_body(
+                    "The request could not be checked for prompt injection.",
+                    "invalid_request_error",
+                    "guard_unscanned",
+                ),
+            );
+            return Step::Replied;
+        }
+        Step::Next
+    }
+}
+
+impl Stage for GuardStage {
+    fn request_headers(&mut self, head: &Head) -> Step {
+        self.llm = head.kind.is_some();
+        if self.llm {
+            self.client =
+                req_header(&self.shared.config.client_id_header).filter(|c| !c.is_empty());
+        }
+        Step::Next
+    }
+
+    fn request_body(&mut self, req: &mut LlmRequest) -> Step {
+        if !self.llm {
+            return Step::Next;
+        }
+        let sh = self.shared.clone();
+        let cfg = &sh.config;
+        if cfg.mode == Mode::Off
+            && cfg.clients.values().all(|m| *m == Mode::Off)
+            && cfg.channels.iter().all(|c| c.mode == Mode::Off)
+        {
+            return Step::Next;
+        }
+        let start = now_ns();
+        let kind = req.kind;
+        let decision = match req.doc_mut() {
+            Ok(doc) => inspect(cfg, kind, doc, self.client.as_deref()),
+            Err(_) => Err(Unscanned::NotJson),
+        };
+        let us = now_ns().saturating_sub(start) / 1000;
+        let d = match decision {
+            Ok(d) => d,
+            Err(why) => return self.unscanned(why),
+        };
+        self.record(&d, us);
+        match d.action {
+            Action::Allow | Action::Shadow => Step::Next,
+            Action::Flag => {
+                self.flagged = true;
+                Step::Next
+            }
+            Action::Block => {
+                let request_id = req_header("x-request-id").unwrap_or_default();
+                let msg = format!(
+                    "Request blocked: possible prompt injection in the {} message {} (rules: {}; ruleset {}; request id {}).",
+                    d.channel.map_or("", |c| c.as_str()),
+                    d.index.map(|i| i.to_string()).unwrap_or_default(),
+                    d.rules.join(", "),
+                    crate::rules::RULESET_VERSION,
+                    request_id
+                );
+                reject(
+                    "guard",
+                    400,
+                    Vec::new(),
+                    &openai_error_body(&msg, "invalid_request_error", "prompt_injection_detected"),
+                );
+                Step::Replied
+            }
+        }
+    }
+
+    fn response_headers(&mut self, _format: &AnswerFormat, _end_of_stream: bool) -> Answer {
+        if self.flagged {
+            set_resp_header("x-tollgate-guard", Some("flagged"));
+        }
+        Answer::Skip
+    }
+
+    fn response_body(&mut self, _chunk: &mut Vec<u8>, _end_of_stream: bool) -> bool {
+        false
+    }
+}
