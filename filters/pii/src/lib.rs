@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod normalize;
 pub mod redact;
 pub mod request;
 pub mod stream;
