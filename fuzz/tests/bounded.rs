@@ -67,6 +67,7 @@ fn every_target_is_listed_here() {
         "pii_stream",
         "tokenizer",
         "config",
+        "guard",
         "translate_request",
         "translate_stream",
         "translate_answer",
@@ -118,6 +119,11 @@ fn tokenizer() {
 #[test]
 fn config() {
     run("config");
+}
+
+#[test]
+fn guard() {
+    run("guard");
 }
 
 #[test]

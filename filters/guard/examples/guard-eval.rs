@@ -215,22 +215,77 @@ fn main() {
             }
         }
     }
-    // Speed: every text, repeated, native.
-    let texts: Vec<(Channel, &str)> = pos
+    // `--dump`: one line per text (score, signals, rule ids), to diff two builds of the guard.
+    if std::env::args().any(|a| a == "--dump") {
+        let all = pos
+            .iter()
+            .map(|(_, _, c, t)| (*c, t.as_str()))
+            .chain(neg.iter().map(|(c, t)| (*c, t.as_str())));
+        for (i, (c, t)) in all.enumerate() {
+            let r = score_text(&cfg, t, c);
+            let mut ids: Vec<&str> = r
+                .hits
+                .iter()
+                .filter_map(|h| cfg.ruleset.rules.get(h.rule))
+                .map(|x| x.id.as_str())
+                .collect();
+            ids.sort_unstable();
+            let sig: Vec<&str> = r.signals.names().collect();
+            println!(
+                "DUMP {i} {:.3} [{}] [{}]",
+                r.score,
+                sig.join(","),
+                ids.join(",")
+            );
+        }
+    }
+    // Speed: every text, repeated, native; then the negatives alone (what most traffic looks like).
+    let all: Vec<(Channel, &str)> = pos
         .iter()
         .map(|(_, _, c, t)| (*c, t.as_str()))
         .chain(neg.iter().map(|(c, t)| (*c, t.as_str())))
         .collect();
-    let bytes: usize = texts.iter().map(|(_, t)| t.len()).sum();
-    let rounds = 50;
-    let start = Instant::now();
-    let mut sink = 0.0f32;
-    for _ in 0..rounds {
-        for (c, t) in &texts {
-            sink += score_text(&cfg, t, *c).score;
+    let benign: Vec<(Channel, &str)> = neg.iter().map(|(c, t)| (*c, t.as_str())).collect();
+    // The user negatives joined into ~1 KiB texts (one new user turn of a typical request): the
+    // price per KiB without the per-text overhead of short texts.
+    let mut joined: Vec<String> = vec![String::new()];
+    for (_, t) in benign.iter().filter(|(c, _)| *c == Channel::User) {
+        if joined.last().is_some_and(|j| j.len() >= 1024) {
+            joined.push(String::new());
+        }
+        if let Some(j) = joined.last_mut() {
+            j.push_str(t);
+            j.push('\n');
         }
     }
-    let us = start.elapsed().as_secs_f64() * 1e6;
-    let kib = (bytes * rounds) as f64 / 1024.0;
-    println!("\nspeed (native, release, one core): {:.2} µs per KiB of scanned text ({} texts, {} bytes, ×{rounds}; checksum {sink:.0})", us / kib, texts.len(), bytes);
+    let joined: Vec<(Channel, &str)> = joined.iter().map(|t| (Channel::User, t.as_str())).collect();
+    for (name, texts, rounds) in [
+        ("every text", &all, 50),
+        ("negatives only", &benign, 500),
+        ("user negatives joined into ~1 KiB texts", &joined, 500),
+    ] {
+        // GUARD_EVAL_ROUNDS=N: N× the rounds (for a profiler).
+        let rounds = rounds
+            * std::env::var("GUARD_EVAL_ROUNDS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1);
+        let bytes: usize = texts.iter().map(|(_, t)| t.len()).sum();
+        let start = Instant::now();
+        let mut sink = 0.0f32;
+        for _ in 0..rounds {
+            for (c, t) in texts {
+                sink += score_text(&cfg, t, *c).score;
+            }
+        }
+        let us = start.elapsed().as_secs_f64() * 1e6;
+        let kib = (bytes * rounds) as f64 / 1024.0;
+        println!(
+            "{}speed (native, release, one core), {name}: {:.2} µs per KiB of scanned text ({} texts, {} bytes, ×{rounds}; checksum {sink:.0})",
+            if name == "every text" { "\n" } else { "" },
+            us / kib,
+            texts.len(),
+            bytes
+        );
+    }
 }

@@ -33,9 +33,11 @@ pub mod glue;
 
 use crate::channels::segments;
 use crate::config::{Config, Mode};
-use crate::normalize::{collapse_spaced, decode_runs, fold, rot13, sig, Signals};
+use crate::normalize::{collapse_spaced, decode_runs, fold, sig, Signals};
 use crate::rules::{Category, Channel, Hit};
+use aho_corasick::AhoCorasick;
 use serde_json::Value;
+use std::sync::OnceLock;
 use tollgate_core::api::ApiKind;
 
 /// Weight of each evasion signal (order of [`normalize::SIGNAL_NAMES`]).
@@ -80,6 +82,41 @@ const FRAMING: &[&str] = &[
     "adversaries",
 ];
 
+/// One automaton over [`DISCUSSION`] then [`FRAMING`] (built once).
+fn context_automaton() -> Option<&'static AhoCorasick> {
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    AC.get_or_init(|| AhoCorasick::new(DISCUSSION.iter().chain(FRAMING)).ok())
+        .as_ref()
+}
+
+/// Whether the lower-cased `text` contains a [`DISCUSSION`] word and a [`FRAMING`] phrase (as
+/// substrings), in one pass.
+fn context_cues(text: &str) -> (bool, bool) {
+    let lower = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    };
+    let Some(ac) = context_automaton() else {
+        return (
+            DISCUSSION.iter().any(|d| lower.contains(d)),
+            FRAMING.iter().any(|d| lower.contains(d)),
+        );
+    };
+    let (mut discussion, mut framing) = (false, false);
+    for m in ac.find_overlapping_iter(&lower) {
+        if m.pattern().as_usize() < DISCUSSION.len() {
+            discussion = true;
+        } else {
+            framing = true;
+        }
+        if discussion && framing {
+            break;
+        }
+    }
+    (discussion, framing)
+}
+
 /// The score of one text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SegmentScore {
@@ -89,6 +126,9 @@ pub struct SegmentScore {
     pub hits: Vec<Hit>,
     /// Normalisations that fired.
     pub signals: Signals,
+    /// Bytes of every reading scanned (folded and its rot13, collapsed spaced letters, decoded
+    /// runs and theirs): the work done, bounded by a small multiple of the text's length.
+    pub scanned: usize,
 }
 
 fn signal_sum(s: Signals) -> f32 {
@@ -111,19 +151,21 @@ fn scan_views(
     hidden: &mut bool,
 ) {
     let folded = fold(raw, &mut out.signals);
-    let before = out.hits.len();
-    cfg.ruleset.scan(&folded, channel, &mut out.hits);
+    out.scanned = out.scanned.saturating_add(folded.len().saturating_mul(2));
+    // One pass over the folded text finds the rules of both its readings, plain and rot13.
+    let mut rot = Vec::new();
+    cfg.ruleset
+        .scan_readings(&folded, channel, &mut out.hits, Some(&mut rot));
     if let Some((collapsed, runs)) = collapse_spaced(&folded) {
         out.signals.set(sig::SPACED);
         cfg.ruleset.scan(&collapsed, channel, &mut out.hits);
+        out.scanned = out.scanned.saturating_add(collapsed.len());
         for r in &runs {
+            out.scanned = out.scanned.saturating_add(r.len());
             cfg.ruleset.scan_squashed(r, channel, &mut out.hits);
         }
     }
-    let plain = out.hits.len();
     // rot13: only what the plain readings did not find counts (and is a signal).
-    let mut rot = Vec::new();
-    cfg.ruleset.scan(&rot13(&folded), channel, &mut rot);
     for h in rot {
         if !out.hits.iter().any(|x| x.rule == h.rule) {
             out.signals.set(sig::ROT13);
@@ -149,7 +191,6 @@ fn scan_views(
             }
         }
     }
-    let _ = (before, plain);
 }
 
 /// Scores one text of `channel`.
@@ -158,13 +199,11 @@ pub fn score_text(cfg: &Config, text: &str, channel: Channel) -> SegmentScore {
     let mut hidden = false;
     let mut budget = DECODE_BUDGET.min(text.len());
     scan_views(cfg, text, channel, 0, &mut budget, &mut out, &mut hidden);
-    let lower = if out.hits.is_empty() {
-        String::new()
+    let (discussion, framing) = if out.hits.is_empty() {
+        (false, false)
     } else {
-        text.to_lowercase()
+        context_cues(text)
     };
-    let discussion = DISCUSSION.iter().any(|d| lower.contains(d));
-    let framing = FRAMING.iter().any(|d| lower.contains(d));
     let mut score = 0.0f32;
     for h in &out.hits {
         let w = cfg.ruleset.rules.get(h.rule).map_or(0.0, |r| r.weight);

@@ -196,6 +196,11 @@ fn strip_class(c: char) -> Option<Strip> {
 
 /// One pass of folding; returns the lower-cased normalised text and sets the signals that fired.
 pub fn fold(input: &str, signals: &mut Signals) -> String {
+    // Fast path: plain ASCII has nothing to strip, decode or fold (every code point this pass
+    // changes is above U+007F) and sets no signal; only lower-casing remains.
+    if input.is_ascii() {
+        return input.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(input.len());
     // Inside an emoji tag sequence (🏴 + tags + cancel tag): tags are part of the emoji.
     let mut emoji_tags = false;
@@ -211,6 +216,30 @@ pub fn fold(input: &str, signals: &mut Signals) -> String {
         *prev_alnum = ch.is_alphanumeric();
     };
     for c in input.chars() {
+        if c.is_ascii() {
+            // What the general path below does for an ASCII character, without its table lookups
+            // (no ASCII character is stripped, decoded or folded).
+            emoji_tags = false;
+            vs_run = 0;
+            if c.is_ascii_alphabetic() {
+                word_latin = true;
+            }
+            if c.is_ascii_alphanumeric() {
+                if stripped_in_word {
+                    signals.set(sig::ZERO_WIDTH);
+                }
+            } else {
+                if word_latin && word_glyph {
+                    signals.set(sig::HOMOGLYPH);
+                }
+                word_latin = false;
+                word_glyph = false;
+            }
+            stripped_in_word = false;
+            out.push(c.to_ascii_lowercase());
+            prev_alnum = c.is_ascii_alphanumeric();
+            continue;
+        }
         let u = c as u32;
         if (0xE0000..=0xE007F).contains(&u) {
             if emoji_tags {
@@ -276,14 +305,114 @@ pub fn fold(input: &str, signals: &mut Signals) -> String {
 }
 
 /// Separators between spaced-out letters.
+#[inline]
 fn is_spacer(c: char) -> bool {
     matches!(c, ' ' | '.' | '-' | '_' | '*' | '/' | '+' | '|' | '\t')
+}
+
+/// Whether `text` has a run [`collapse_spaced`] collapses: four single letters (alphanumeric, a
+/// spacer, whitespace or the text's edge on both sides) in a row, one to three spacers apart. One
+/// pass, no allocation; the common case (no run) ends here.
+fn has_spaced_run(text: &str) -> bool {
+    if text.is_ascii() {
+        ascii_spaced_run(text.as_bytes())
+    } else {
+        spaced_run_in(text.chars())
+    }
+}
+
+/// Byte classes of [`ascii_spaced_run`].
+const SPACED_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0u8;
+    loop {
+        t[i as usize] = if i.is_ascii_alphanumeric() {
+            1
+        } else if matches!(
+            i,
+            9..=13 | b' ' | b'.' | b'-' | b'_' | b'*' | b'/' | b'+' | b'|'
+        ) {
+            2
+        } else {
+            0
+        };
+        if i == 255 {
+            break;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// [`spaced_run_in`] for ASCII: the same state machine over byte classes (ASCII whitespace in
+/// the sense of `char::is_whitespace` is U+0009–U+000D and the space).
+fn ascii_spaced_run(b: &[u8]) -> bool {
+    // 0: other, 1: alphanumeric, 2: spacer or whitespace; the text's edges count as 2.
+    let class = |i: Option<&u8>| match i {
+        None => 2u8,
+        Some(c) => SPACED_CLASS.get(usize::from(*c)).copied().unwrap_or(0),
+    };
+    let (mut run, mut gap) = (0u32, 0u32);
+    let (mut prev, mut cur) = (2u8, class(b.first()));
+    for i in 0..b.len() {
+        let next = class(b.get(i.saturating_add(1)));
+        match cur {
+            1 if prev == 2 && next == 2 => {
+                run = if run > 0 && (1..=3).contains(&gap) {
+                    run.saturating_add(1)
+                } else {
+                    1
+                };
+                gap = 0;
+                if run >= 4 {
+                    return true;
+                }
+            }
+            2 => gap = gap.saturating_add(1),
+            _ => {
+                run = 0;
+                gap = 0;
+            }
+        }
+        (prev, cur) = (cur, next);
+    }
+    false
+}
+
+fn spaced_run_in(mut it: impl Iterator<Item = char>) -> bool {
+    let sep = |c: Option<char>| c.is_none_or(|p| is_spacer(p) || p.is_whitespace());
+    let (mut prev, mut cur, mut next) = (None, it.next(), it.next());
+    // Single letters in the current run, spacers since its last one.
+    let (mut run, mut gap) = (0u32, 0u32);
+    while let Some(c) = cur {
+        if c.is_alphanumeric() && sep(prev) && sep(next) {
+            run = if run > 0 && (1..=3).contains(&gap) {
+                run.saturating_add(1)
+            } else {
+                1
+            };
+            gap = 0;
+            if run >= 4 {
+                return true;
+            }
+        } else if is_spacer(c) || c.is_whitespace() {
+            gap = gap.saturating_add(1);
+        } else {
+            run = 0;
+            gap = 0;
+        }
+        (prev, cur, next) = (cur, next, it.next());
+    }
+    false
 }
 
 /// Collapses runs of four or more single letters separated by spacers (`i g n o r e`, `i.g.n.o.r.e`):
 /// a gap of two or more spacers is a word break. `None` when there is no such run. The second value
 /// is each run with every break removed (`ignoreallprevious`), for the squashed phrases.
 pub fn collapse_spaced(text: &str) -> Option<(String, Vec<String>)> {
+    if !has_spaced_run(text) {
+        return None;
+    }
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len();
     let single = |i: usize| -> bool {
@@ -363,15 +492,18 @@ pub fn collapse_spaced(text: &str) -> Option<(String, Vec<String>)> {
     found.then_some((out, squashed))
 }
 
-/// rot13 of ASCII letters.
+/// rot13 of ASCII letters (every other byte, UTF-8 included, is kept: the result is valid UTF-8
+/// and every byte offset means the same in both readings).
 pub fn rot13(text: &str) -> String {
-    text.chars()
+    let b: Vec<u8> = text
+        .bytes()
         .map(|c| match c {
-            'a'..='m' | 'A'..='M' => char::from((c as u8).wrapping_add(13)),
-            'n'..='z' | 'N'..='Z' => char::from((c as u8).wrapping_sub(13)),
+            b'a'..=b'm' | b'A'..=b'M' => c.wrapping_add(13),
+            b'n'..=b'z' | b'N'..=b'Z' => c.wrapping_sub(13),
             _ => c,
         })
-        .collect()
+        .collect();
+    String::from_utf8(b).unwrap_or_default()
 }
 
 fn b64_value(c: u8) -> Option<u32> {
@@ -435,6 +567,20 @@ fn as_text(bytes: Vec<u8>) -> Option<String> {
     .then_some(s)
 }
 
+/// Bytes of a base64 (standard or URL-safe, with padding) or hex run.
+const B64_RUN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0u8;
+    loop {
+        t[i as usize] = i.is_ascii_alphanumeric() || matches!(i, b'+' | b'/' | b'=' | b'-' | b'_');
+        if i == 255 {
+            break;
+        }
+        i += 1;
+    }
+    t
+};
+
 /// Shortest run worth decoding (12 bytes of base64 = 9 characters of text).
 const MIN_RUN: usize = 16;
 
@@ -443,7 +589,7 @@ const MIN_RUN: usize = 16;
 pub fn decode_runs(text: &str, budget: &mut usize) -> Vec<(String, u32)> {
     let b = text.as_bytes();
     let mut out = Vec::new();
-    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_');
+    let is_b64 = |c: u8| B64_RUN.get(usize::from(c)).copied().unwrap_or(false);
     let mut i = 0usize;
     while i < b.len() {
         if !b.get(i).is_some_and(|c| is_b64(*c)) {
@@ -524,6 +670,32 @@ mod tests {
         assert_eq!(f("іgnore"), ("ignore".into(), vec!["homoglyph"]));
         // Plain Russian is no signal.
         assert_eq!(f("привет мир").1, Vec::<&str>::new());
+    }
+
+    #[test]
+    fn ascii_spaced_run_agrees() {
+        for t in [
+            "a b c d",
+            "a b c",
+            "x a b c d y",
+            "ab c d e f",
+            "a  b   c    d e",
+            "i.g.n.o.r.e",
+            "a\x0bb\x0cc\rd",
+            "a\x1cb\x1cc\x1cd",
+            "",
+            "a",
+            "1 2 3 4",
+            "a-b_c*d",
+            "a b c d!",
+            "!a b c d",
+        ] {
+            assert_eq!(
+                ascii_spaced_run(t.as_bytes()),
+                spaced_run_in(t.chars()),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod answer;
 mod api;
 mod config;
+mod guard;
 mod pii;
 mod request;
 mod sse;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Target> {
         pii::STREAM,
         tokenizer::TARGET,
         config::TARGET,
+        guard::TARGET,
         translate::REQUEST,
         translate::STREAM,
         translate::ANSWER,

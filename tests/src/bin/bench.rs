@@ -4,6 +4,8 @@
 //! zero-latency fake provider share CPU 1, so the generator never starves Envoy on a 2-core machine.
 //! Every configuration is the shipped `envoy/envoy.yaml` (same listener, routes, clusters) with
 //! filters removed: none (baseline), each filter alone, all of them. Writes bench/RESULTS.md.
+//! The `guard` row scans the ~1 KiB prompt (shadow mode, as shipped): its CPU µs/req minus the
+//! empty pipeline's is the guard's price per KiB of new text (issue 14: ≤ 10 µs).
 
 use serde_json::json;
 use std::fmt::Write as _;
@@ -14,6 +16,7 @@ use tollgate_e2e::fake::{FakeProvider, Knobs};
 
 const FILTERS: &[&str] = &[
     "tollgate.pii",
+    "tollgate.guard",
     "tollgate.router",
     "tollgate.usage",
     "tollgate.ratelimit",
@@ -175,6 +178,9 @@ fn main() {
         ("baseline (no wasm)", baseline),
         ("no-op wasm (empty pipeline)", strip_all(&[])),
         ("pii", strip_all(&["tollgate.pii"])),
+        // Shadow mode (as shipped): scans the ~1 KiB prompt, forwards it. Minus the empty
+        // pipeline's row: the guard's price per KiB of new text.
+        ("guard", strip_all(&["tollgate.guard"])),
         ("router", strip_all(&["tollgate.router"])),
         ("usage", strip_all(&["tollgate.usage"])),
         ("ratelimit", strip_all(&["tollgate.ratelimit"])),
@@ -188,6 +194,8 @@ fn main() {
     ];
     let port = fake.addr().port();
     let mut results: Vec<(String, String, u32, Run)> = Vec::new();
+    // (row, requests, mean µs, median µs) of the guard's own scan time inside wasm.
+    let mut guard_us: Vec<(String, usize, f64, f64)> = Vec::new();
     // BENCH_ROWS=baseline,pipeline runs only the rows whose name contains one of the words.
     let only: Vec<String> = std::env::var("BENCH_ROWS")
         .map(|v| v.split(',').map(str::to_owned).collect())
@@ -229,6 +237,18 @@ fn main() {
                 eprintln!("{name:20} {workload:4} c={conc:2}: {rps:8.0} rps  p50 {p50:6.2} ms  p99 {p99:6.2} ms  cpu {:.0} us/req  non-2xx {non2xx}", run.cpu_us_per_req);
                 results.push((name.to_string(), workload.to_string(), conc, run));
             }
+        }
+        // The guard's scan time per request, measured inside the VM around its inspection
+        // (filter state `tollgate.guard.us`, the access log's `guard_us`; whole µs, truncated).
+        let mut us: Vec<f64> = envoy
+            .access_log()
+            .iter()
+            .filter_map(|l| l["guard_us"].as_str().and_then(|v| v.parse::<f64>().ok()))
+            .collect();
+        if !us.is_empty() {
+            us.sort_by(f64::total_cmp);
+            let mean = us.iter().sum::<f64>() / us.len() as f64;
+            guard_us.push((name.to_string(), us.len(), mean, us[us.len() / 2]));
         }
         drop(envoy);
         std::thread::sleep(Duration::from_millis(300));
@@ -278,6 +298,28 @@ fn main() {
             "| {name} | {wl} | {conc} | {:.0} | {ratio:.2} | {:.3} | {dp50:+.3} | {:.3} | {:.0} | {:.1} | {} |",
             r.rps, r.p50_ms, r.p99_ms, r.cpu_us_per_req, r.rss_mib, r.non_2xx
         );
+    }
+    if !guard_us.is_empty() {
+        let kib = prompt().len() as f64 / 1024.0;
+        let _ = writeln!(
+            md,
+            "\nGuard scan time inside wasm (issue 14: ≤ 10 µs per KiB of new text), from the access log's \
+             `guard_us` (measured in the VM around the guard's inspection; whole µs, truncated) over every \
+             request of the row; the prompt is {} bytes of new user text:\n",
+            prompt().len()
+        );
+        let _ = writeln!(
+            md,
+            "| config | requests | mean µs/req | median µs/req | mean µs per KiB |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for (name, n, mean, median) in &guard_us {
+            let _ = writeln!(
+                md,
+                "| {name} | {n} | {mean:.1} | {median:.0} | {:.1} |",
+                mean / kib
+            );
+        }
     }
     let out = repo_root().join("bench/RESULTS.md");
     let _ = std::fs::create_dir_all(repo_root().join("bench"));
