@@ -245,13 +245,20 @@ mod tests {
     #[test]
     fn many_events_in_one_chunk_own_only_their_bytes() {
         let one = b"event: e\ndata: {\"x\":1}\n\n";
-        let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * 20_000).collect();
+        let chunk: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * 20_000)
+            .collect();
         let mut p = SseParser::default();
         let mut out = Vec::new();
         p.feed(&chunk, &mut out);
         p.feed(b"data: tail", &mut out);
         assert_eq!(out.len(), 20_000);
-        assert!(out.iter().all(|e| e.raw == one && e.raw.capacity() < 4 * one.len()));
+        assert!(out
+            .iter()
+            .all(|e| e.raw == one && e.raw.capacity() < 4 * one.len()));
         assert_eq!(p.pending_len(), b"data: tail".len());
         let last = p.finish();
         assert_eq!(last.and_then(|e| e.data).as_deref(), Some("tail"));
