@@ -113,24 +113,11 @@ fn is_absent(v: Option<&Value>) -> bool {
 }
 
 fn not_supported(param: &str) -> Untranslatable {
-    Untranslatable::new(
-        param,
-        format!("`{param}` is not supported when this model is served by anthropic"),
-    )
+    Untranslatable::unsupported_at(param, "anthropic")
 }
 
 fn invalid(param: &str, what: &str) -> Untranslatable {
-    Untranslatable::new(param, format!("`{param}` {what}"))
-}
-
-/// `prefix` at the start of `s`, ASCII case ignored (URL schemes).
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        s.get(prefix.len()..)
-    } else {
-        None
-    }
+    Untranslatable::invalid(param, what)
 }
 
 /// `chatcmpl-<anthropic id>`.
@@ -505,20 +492,16 @@ fn content_blocks(
 
 /// An image URL → an Anthropic image block (`detail` has no equivalent and is dropped).
 fn image_block(url: &str, param: &str) -> Result<Value, Untranslatable> {
-    if let Some(rest) = strip_prefix_ci(url, "data:") {
-        let (meta, data) = rest
-            .split_once(',')
-            .ok_or_else(|| invalid(param, "is a malformed data: URL"))?;
-        let media_type = meta
-            .strip_suffix(";base64")
-            .filter(|m| !m.is_empty())
+    if strip_prefix_ci(url, "data:").is_some() {
+        let (media_type, data) = data_url(url)
+            .filter(|(m, _)| !m.is_empty())
             .ok_or_else(|| invalid(param, "must be a base64 data: URL with a media type"))?;
         return Ok(json!({
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},
         }));
     }
-    if strip_prefix_ci(url, "https://").is_some() || strip_prefix_ci(url, "http://").is_some() {
+    if is_http_url(url) {
         return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
     }
     Err(invalid(param, "must be a data: or http(s) URL"))

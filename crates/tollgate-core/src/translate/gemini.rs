@@ -125,14 +125,11 @@ const HANDLED_FIELDS: &[&str] = &[
 ];
 
 fn unsupported(param: &str) -> Untranslatable {
-    Untranslatable::new(
-        param,
-        format!("`{param}` is not supported when this model is served by gemini"),
-    )
+    Untranslatable::unsupported_at(param, "gemini")
 }
 
 fn invalid(param: &str, what: &str) -> Untranslatable {
-    Untranslatable::new(param, format!("`{param}` {what}"))
+    Untranslatable::invalid(param, what)
 }
 
 /// `v[key]` unless missing or `null` (clients often send explicit nulls for "unset").
@@ -467,12 +464,23 @@ fn image_part(p: &Value, at: &str) -> Result<Value, Untranslatable> {
         None => "",
     };
     let param = format!("{at}.image_url.url");
-    if url.starts_with("data:") {
+    if strip_prefix_ci(url, "data:").is_some() {
+        // Gemini's `inlineData.data` is base64; a data URL without a type is opaque bytes.
         let (mime, data) = data_url(url)
+            .map(|(m, d)| {
+                (
+                    if m.is_empty() {
+                        "application/octet-stream"
+                    } else {
+                        m
+                    },
+                    d,
+                )
+            })
             .ok_or_else(|| invalid(&param, "must be a base64 data URL or an http(s) URL"))?;
         return Ok(json!({ "inlineData": { "mimeType": mime, "data": data } }));
     }
-    if has_prefix_ignore_case(url, "https://") || has_prefix_ignore_case(url, "http://") {
+    if is_http_url(url) {
         return Ok(json!({ "fileData": { "mimeType": guess_image_mime(url), "fileUri": url } }));
     }
     Err(invalid(
@@ -503,31 +511,6 @@ fn file_part(p: &Value, at: &str) -> Result<Value, Untranslatable> {
         .and_then(data_url)
         .ok_or_else(|| invalid(&param, "must be a base64 data URL"))?;
     Ok(json!({ "inlineData": { "mimeType": mime, "data": data } }))
-}
-
-/// `data:<mime>[;params];base64,<data>` → (mime, data). Only base64 is accepted: Gemini's
-/// `inlineData.data` is base64.
-fn data_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let meta = meta.strip_suffix(";base64")?;
-    let mime = meta.split(';').next().unwrap_or_default().trim();
-    if data.is_empty() {
-        return None;
-    }
-    Some((
-        if mime.is_empty() {
-            "application/octet-stream"
-        } else {
-            mime
-        },
-        data,
-    ))
-}
-
-fn has_prefix_ignore_case(s: &str, prefix: &str) -> bool {
-    s.get(..prefix.len())
-        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 /// MIME type of an image URL from its path's extension; `image/jpeg` when unknown.

@@ -45,6 +45,44 @@ impl Untranslatable {
             param: Some(param.to_owned()),
         }
     }
+
+    /// `param` has no equivalent at `provider`.
+    pub fn unsupported_at(param: &str, provider: &str) -> Self {
+        Self::new(
+            param,
+            format!("`{param}` is not supported when this model is served by {provider}"),
+        )
+    }
+
+    /// `param` is malformed: "`param` <what>".
+    pub fn invalid(param: &str, what: &str) -> Self {
+        Self::new(param, format!("`{param}` {what}"))
+    }
+}
+
+/// `data:<mime>[;params];base64,<data>` → (mime, data); the scheme's case is ignored and only
+/// base64 data is accepted (both Anthropic and Gemini take base64). The mime may be empty.
+pub fn data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = strip_prefix_ci(url, "data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let meta = meta.strip_suffix(";base64")?;
+    let mime = meta.split(';').next().unwrap_or_default().trim();
+    (!data.is_empty()).then_some((mime, data))
+}
+
+/// True for an `http://` or `https://` URL (scheme case ignored).
+pub fn is_http_url(url: &str) -> bool {
+    strip_prefix_ci(url, "https://").is_some() || strip_prefix_ci(url, "http://").is_some()
+}
+
+/// `prefix` at the start of `s`, ASCII case ignored (URL schemes).
+pub fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
 }
 
 /// A provider's error answer, translated: status and body in the target shape.
@@ -161,4 +199,30 @@ pub fn usage_counts(usage: &Value) -> (u64, u64, u64, u64) {
         n(usage.pointer("/prompt_tokens_details/cached_tokens")),
         n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_and_http_urls() {
+        assert_eq!(
+            data_url("DATA:image/png;base64,AAAA"),
+            Some(("image/png", "AAAA"))
+        );
+        assert_eq!(
+            data_url("data:image/png;name=x.png;base64,AA"),
+            Some(("image/png", "AA"))
+        );
+        assert_eq!(data_url("data:;base64,AA"), Some(("", "AA")));
+        assert_eq!(data_url("data:image/png,rawtext"), None);
+        assert_eq!(data_url("data:image/png;base64,"), None);
+        assert!(is_http_url("HTTPS://x/y.png") && is_http_url("http://x"));
+        assert!(!is_http_url("ftp://x") && !is_http_url("htt"));
+        assert_eq!(
+            Untranslatable::unsupported_at("n", "anthropic").message,
+            "`n` is not supported when this model is served by anthropic"
+        );
+    }
 }

@@ -232,7 +232,7 @@ fn unsupported(param: &str, what: &str, why: &str) -> Untranslatable {
 
 /// An [`Untranslatable`] for a field of the wrong type or missing.
 fn invalid(param: &str, what: &str) -> Untranslatable {
-    Untranslatable::new(param, format!("`{param}` {what}"))
+    Untranslatable::invalid(param, what)
 }
 
 /// An optional string field (`null` = absent).
