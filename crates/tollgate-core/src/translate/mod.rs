@@ -160,8 +160,6 @@ pub trait ChunkSink {
     fn end(&mut self, out: &mut Vec<SseOut>);
 }
 
-/// OpenAI's `finish_reason` → nothing else needed here; shared helpers below.
-///
 /// Longest id or model name taken from a provider's answer into the chunks and events of a
 /// translation; longer ones are cut at a character boundary. Real ones are far shorter (under
 /// 100 bytes). Sources copy the message's id and model into every chunk (and the Responses sink
