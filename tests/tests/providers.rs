@@ -612,3 +612,49 @@ fn policies_hold_on_every_translated_path() {
         );
     }
 }
+
+/// Hostile provider answers on translated paths: a stream cut mid-body never looks complete to the
+/// client in its own shape, and a malformed JSON answer is a clear 502, never half-translated JSON.
+#[test]
+fn broken_provider_answers_stay_broken_in_the_clients_shape() {
+    let r = rig();
+    let bearer = envoy::bearer("app");
+    let secret = envoy::client_secret("app");
+    // A chat client, streamed from Anthropic, cut in the middle: no `[DONE]`.
+    let res = r.envoy.post(
+        "/v1/chat/completions",
+        &[("authorization", &bearer), ("x-fake-reset", "mid-body"), ("x-fake-chunk-size", "40")],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "stream": true,
+                "messages": [{"role": "user", "content": "a reply long enough to be cut in the middle of it"}]}),
+    );
+    assert!(!res.text().contains("[DONE]"), "{}", res.text());
+    // An Anthropic client, streamed from Gemini, cut: no `message_stop`.
+    let res = r.envoy.post(
+        "/v1/messages",
+        &[("x-api-key", &secret), ("anthropic-version", "2023-06-01"),
+          ("x-fake-reset", "mid-body"), ("x-fake-chunk-size", "40")],
+        &json!({"model": "gemini/gemini-2.5-flash", "max_tokens": 50, "stream": true,
+                "messages": [{"role": "user", "content": "a reply long enough to be cut in the middle of it"}]}),
+    );
+    assert!(!res.text().contains("message_stop"), "{}", res.text());
+    // A Responses client, served by Gemini with a truncated JSON answer: 502 in OpenAI's shape.
+    let res = r.envoy.post(
+        "/v1/responses",
+        &[("authorization", &bearer), ("x-fake-malformed", "1")],
+        &json!({"model": "gemini/gemini-2.5-flash", "input": "hi"}),
+    );
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert_eq!(
+        res.json()["error"]["code"],
+        "provider_answer_invalid",
+        "{}",
+        res.text()
+    );
+    // A Responses client streamed from Anthropic with a broken event: no `response.completed`.
+    let res = r.envoy.post(
+        "/v1/responses",
+        &[("authorization", &bearer), ("x-fake-malformed", "1")],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "stream": true, "input": "hi there"}),
+    );
+    assert!(!res.text().contains("response.completed"), "{}", res.text());
+}

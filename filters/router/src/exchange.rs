@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use tollgate_core::api::ApiKind;
 use tollgate_core::sse::{SseEvent, SseParser};
 use tollgate_core::translate::{
-    anthropic, gemini, responses, AnthropicOptions, Chunk, ChunkSink, ChunkSource, ErrorOut,
-    SseOut, Untranslatable,
+    anthropic, gemini, responses, unreadable_event, AnthropicOptions, Chunk, ChunkSink,
+    ChunkSource, ErrorOut, SseOut, Untranslatable,
 };
 
 /// Why an attempt cannot be sent: answered 400 in OpenAI's error shape.
@@ -208,6 +208,8 @@ pub struct AnswerTranslator {
     created: u64,
     mode: Mode,
     status: u16,
+    /// A success answer turned out not to be JSON.
+    invalid: bool,
     parser: SseParser,
     source: Box<dyn ChunkSource>,
     sink: Box<dyn ChunkSink>,
@@ -219,7 +221,7 @@ impl AnswerTranslator {
         let source: Box<dyn ChunkSource> = match t.provider {
             Wire::Anthropic => Box::new(anthropic::Source::new(created)),
             Wire::Gemini => Box::new(gemini::Source::new(&t.model)),
-            _ => Box::new(ChatSource),
+            _ => Box::new(ChatSource::default()),
         };
         let sink: Box<dyn ChunkSink> = match t.client {
             Wire::Anthropic => Box::new(anthropic::Sink::default()),
@@ -237,6 +239,7 @@ impl AnswerTranslator {
             created,
             mode: Mode::Whole,
             status: 200,
+            invalid: false,
             parser: SseParser::default(),
             source,
             sink,
@@ -354,12 +357,22 @@ impl AnswerTranslator {
             ),
             Mode::Stream | Mode::Whole => match serde_json::from_slice::<Value>(body) {
                 Ok(v) if v.is_object() => self.answer(&v).to_string().into_bytes(),
-                _ => self.failure(
-                    "The provider's answer is not valid JSON.",
-                    "provider_answer_invalid",
-                ),
+                _ => {
+                    self.invalid = true;
+                    self.failure(
+                        "The provider's answer is not valid JSON.",
+                        "provider_answer_invalid",
+                    )
+                }
             },
         }
+    }
+
+    /// The status a whole answer must go out with, once [`AnswerTranslator::whole`] has read it:
+    /// a success whose body could not be read is a 502 (the adapter holds the headers of whole
+    /// answers until then).
+    pub fn final_status(&self) -> Option<u16> {
+        self.invalid.then_some(502)
     }
 
     /// An answer Tollgate cannot read, as a server error in the client's error shape.
@@ -461,14 +474,24 @@ fn openai_error(message: &str, kind: &str, code: &str) -> Vec<u8> {
 }
 
 /// An OpenAI chat stream as canonical chunks (the identity source).
-struct ChatSource;
+#[derive(Default)]
+struct ChatSource {
+    /// An event was not JSON: the answer is incomplete and must not be completed.
+    failed: bool,
+}
 
 impl ChunkSource for ChatSource {
     fn event(&mut self, _name: Option<&str>, data: &str, out: &mut Vec<Chunk>) {
+        if self.failed {
+            return;
+        }
         if data.trim() == "[DONE]" {
             out.push(Chunk::Done);
         } else if let Ok(v) = serde_json::from_str::<Value>(data) {
             out.push(Chunk::Data(v));
+        } else {
+            out.push(Chunk::Data(unreadable_event()));
+            self.failed = true;
         }
     }
     fn end(&mut self, _out: &mut Vec<Chunk>) {}
@@ -806,5 +829,32 @@ mod tests {
         let r = r.err();
         assert_eq!(r.as_ref().map(|r| r.code), Some("unsupported_feature"));
         assert_eq!(r.and_then(|r| r.param), Some("n".to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn a_success_that_is_not_json_goes_out_as_502() {
+        let t = Translation {
+            client: Wire::Responses,
+            provider: Wire::Gemini,
+            stream: false,
+            include_usage: false,
+            model: "g".into(),
+            request: None,
+        };
+        let mut a = AnswerTranslator::new(t.clone(), 1);
+        assert_eq!(a.headers(200, Some("application/json"), None).status, None);
+        let out: Value =
+            serde_json::from_slice(&a.whole(b"{\"candidates\": [")).unwrap_or_default();
+        assert_eq!(out["error"]["code"], "provider_answer_invalid");
+        assert_eq!(a.final_status(), Some(502));
+        let mut b = AnswerTranslator::new(t, 1);
+        b.headers(200, Some("application/json"), None);
+        let _ = b.whole(br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}]}"#);
+        assert_eq!(b.final_status(), None);
     }
 }

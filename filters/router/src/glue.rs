@@ -470,7 +470,7 @@ impl HttpContext for UpstreamHttp {
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         let Some(a) = self.attempt.as_mut() else {
             return Action::Continue;
         };
@@ -494,6 +494,11 @@ impl HttpContext for UpstreamHttp {
             set_resp_header("content-type", Some(edits.content_type));
             set_resp_header("content-length", None);
             set_resp_header("content-encoding", None);
+            if t.mode() != Mode::Stream && !end_of_stream {
+                // A whole answer's status may still change once its body is read (a success that
+                // is not JSON goes out as 502): hold the headers until then.
+                return Action::Pause;
+            }
         }
         Action::Continue
     }
@@ -514,6 +519,9 @@ impl HttpContext for UpstreamHttp {
         }
         let body = buffer(BufferType::HttpResponseBody, size);
         let out = t.whole(&body);
+        if let Some(st) = t.final_status() {
+            set_resp_header(":status", Some(&st.to_string()));
+        }
         let _ = set_buffer(BufferType::HttpResponseBody, size, &out);
         Action::Continue
     }

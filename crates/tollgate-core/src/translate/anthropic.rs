@@ -1446,8 +1446,11 @@ impl ChunkSource for Source {
         if self.complete || self.failed {
             return;
         }
-        // Not JSON: nothing to translate; if it was important the stream will not complete.
+        // Not JSON: part of the answer is lost, so the stream must not look complete — it ends
+        // with an error, as an in-stream error event would.
         let Ok(v) = serde_json::from_str::<Value>(data) else {
+            out.push(Chunk::Data(unreadable_event()));
+            self.failed = true;
             return;
         };
         // The data's own `type` is authoritative; the event name is its copy.
@@ -2752,12 +2755,28 @@ mod tests {
         );
     }
 
+    /// An event that is not JSON lost part of the answer: the stream ends with an error and never
+    /// completes, though the provider's own `message_stop` follows.
+    #[test]
+    fn a_non_json_event_fails_the_stream() {
+        let mut src = Source::default();
+        let mut out = Vec::new();
+        src.event(None, "not json", &mut out);
+        src.event(
+            Some("message_stop"),
+            "{\"type\":\"message_stop\"}",
+            &mut out,
+        );
+        src.end(&mut out);
+        assert!(!out.contains(&Chunk::Done));
+        assert_eq!(data(&out), vec![unreadable_event()]);
+    }
+
     #[test]
     fn source_tolerates_odd_input() {
         let mut src = Source::default();
         let mut out = Vec::new();
         src.event(Some("ping"), "{\"type\":\"ping\"}", &mut out);
-        src.event(None, "not json", &mut out);
         src.event(Some("content_block_delta"), "[]", &mut out);
         src.event(None, "{\"type\":\"content_block_start\"}", &mut out);
         assert!(out.is_empty());

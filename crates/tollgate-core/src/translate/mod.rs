@@ -60,6 +60,14 @@ impl Untranslatable {
     }
 }
 
+/// The in-stream error chunk for a provider event that is not JSON: part of the answer is lost,
+/// so sources end the stream with this instead of completing it.
+pub fn unreadable_event() -> Value {
+    serde_json::json!({"error": {
+        "message": "The provider sent a stream event that is not JSON; the answer is incomplete.",
+        "type": "server_error", "code": "provider_answer_invalid"}})
+}
+
 /// `data:<mime>[;params];base64,<data>` → (mime, data); the scheme's case is ignored and only
 /// base64 data is accepted (both Anthropic and Gemini take base64). The mime may be empty.
 pub fn data_url(url: &str) -> Option<(&str, &str)> {
