@@ -198,9 +198,6 @@ pub struct HeadEdits {
     pub content_type: &'static str,
 }
 
-/// Bytes of a stream piece parsed at a time (see [`AnswerTranslator::stream`]).
-const FEED_SLICE: usize = 16 * 1024;
-
 /// Translates one attempt's answer back to the client's shape.
 pub struct AnswerTranslator {
     t: Translation,
@@ -300,22 +297,14 @@ impl AnswerTranslator {
     }
 
     /// Translates the next piece of a stream (`end`: the provider's stream ended).
-    ///
-    /// The piece is parsed [`FEED_SLICE`] bytes at a time and each slice's events translated
-    /// before the next: the parser keeps each event's raw bytes in a buffer as large as what was
-    /// pending when it completed, so one large piece of many small events held memory growing
-    /// with their product.
     pub fn stream(&mut self, piece: &[u8], end: bool) -> Vec<u8> {
         let mut chunks = Vec::new();
         let mut events = Vec::new();
-        for slice in piece.chunks(FEED_SLICE) {
-            self.parser.feed(slice, &mut events);
-            self.source_events(&mut events, &mut chunks);
-        }
+        self.parser.feed(piece, &mut events);
         if end {
             events.extend(self.parser.finish());
-            self.source_events(&mut events, &mut chunks);
         }
+        self.source_events(&mut events, &mut chunks);
         if end {
             self.source.end(&mut chunks);
         }
