@@ -33,7 +33,7 @@ pub mod glue;
 
 use crate::channels::segments;
 use crate::config::{Config, Mode};
-use crate::normalize::{collapse_spaced, decode_runs, fold, sig, Signals};
+use crate::normalize::{collapse_spaced, decode_runs, decode_spans, fold, sig, Signals, Track};
 use crate::rules::{Category, Channel, Hit};
 use aho_corasick::AhoCorasick;
 use serde_json::Value;
@@ -150,19 +150,38 @@ fn scan_views(
     out: &mut SegmentScore,
     hidden: &mut bool,
 ) {
-    let folded = fold(raw, &mut out.signals);
+    // Plain ASCII has nothing to fold (the rules match ASCII letters in any case): it is scanned
+    // as sent, and the same pass finds spaced letters and encoded runs.
+    let ascii = raw.is_ascii();
+    let folded = if ascii {
+        std::borrow::Cow::Borrowed(raw)
+    } else {
+        std::borrow::Cow::Owned(fold(raw, &mut out.signals))
+    };
     out.scanned = out.scanned.saturating_add(folded.len().saturating_mul(2));
     // One pass over the folded text finds the rules of both its readings, plain and rot13.
     let mut rot = Vec::new();
-    cfg.ruleset
-        .scan_readings(&folded, channel, &mut out.hits, Some(&mut rot));
-    if let Some((collapsed, runs)) = collapse_spaced(&folded) {
+    let mut track = Track::new(*budget);
+    cfg.ruleset.scan_readings(
+        &folded,
+        channel,
+        &mut out.hits,
+        Some(&mut rot),
+        ascii.then_some(&mut track),
+    );
+    let spaced = if ascii && !track.spaced {
+        None
+    } else {
+        collapse_spaced(&folded)
+    };
+    if let Some((collapsed, runs)) = spaced {
         out.signals.set(sig::SPACED);
         cfg.ruleset.scan(&collapsed, channel, &mut out.hits);
         out.scanned = out.scanned.saturating_add(collapsed.len());
         for r in &runs {
             out.scanned = out.scanned.saturating_add(r.len());
-            cfg.ruleset.scan_squashed(r, channel, &mut out.hits);
+            cfg.ruleset
+                .scan_squashed(&r.to_ascii_lowercase(), channel, &mut out.hits);
         }
     }
     // rot13: only what the plain readings did not find counts (and is a signal).
@@ -174,7 +193,12 @@ fn scan_views(
         }
     }
     if depth < MAX_DEPTH {
-        for (text, s) in decode_runs(raw, budget) {
+        let decoded = if ascii {
+            decode_spans(raw, &track.runs, budget)
+        } else {
+            decode_runs(raw, budget)
+        };
+        for (text, s) in decoded {
             out.signals.set(s);
             let n = out.hits.len();
             scan_views(

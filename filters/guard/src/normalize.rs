@@ -584,24 +584,155 @@ const B64_RUN: [bool; 256] = {
 /// Shortest run worth decoding (12 bytes of base64 = 9 characters of text).
 const MIN_RUN: usize = 16;
 
+/// Byte classes of [`Track`]: bit 0 alphanumeric, bit 1 spacer or whitespace (the spaced-letter
+/// machine), bit 2 part of a base64 or hex run.
+const TRACK_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0u8;
+    loop {
+        let mut c = 0u8;
+        if i.is_ascii_alphanumeric() {
+            c |= 1;
+        }
+        if matches!(
+            i,
+            9..=13 | b' ' | b'.' | b'-' | b'_' | b'*' | b'/' | b'+' | b'|'
+        ) {
+            c |= 2;
+        }
+        if B64_RUN[i as usize] {
+            c |= 4;
+        }
+        t[i as usize] = c;
+        if i == 255 {
+            break;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// What one pass over the bytes of an ASCII text also finds, step by step, so the rules'
+/// automaton pass does it at no extra pass: whether [`collapse_spaced`] has a run to collapse, and
+/// the base64/hex runs worth decoding (up to `budget` bytes of them).
+#[derive(Debug, Default)]
+pub struct Track {
+    /// Spaced-letter classes of the bytes two and one before (0 other, 1 alphanumeric, 2 spacer;
+    /// the text's edge counts as a spacer).
+    prev: u8,
+    cur: u8,
+    run: u32,
+    gap: u32,
+    /// A spaced-letter run was seen.
+    pub spaced: bool,
+    /// Start of the current base64/hex run.
+    start: Option<usize>,
+    /// Encoded runs (byte ranges) at least [`MIN_RUN`] long.
+    pub runs: Vec<(usize, usize)>,
+    budget: usize,
+}
+
+impl Track {
+    /// A tracker keeping up to `budget` bytes of encoded runs.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            prev: 2,
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// The spaced-letter machine at the byte before (classes before, at, after it).
+    #[inline]
+    fn spaced_at(&mut self, next: u8) {
+        match self.cur {
+            1 if self.prev == 2 && next == 2 => {
+                self.run = if self.run > 0 && (1..=3).contains(&self.gap) {
+                    self.run.saturating_add(1)
+                } else {
+                    1
+                };
+                self.gap = 0;
+                if self.run >= 4 {
+                    self.spaced = true;
+                }
+            }
+            2 => self.gap = self.gap.saturating_add(1),
+            _ => {
+                self.run = 0;
+                self.gap = 0;
+            }
+        }
+    }
+
+    /// Byte `b` at offset `i` (offsets one by one from 0).
+    #[inline(always)]
+    pub fn step(&mut self, i: usize, b: u8) {
+        let class = TRACK_CLASS.get(usize::from(b)).copied().unwrap_or(0);
+        let next = if class & 1 != 0 {
+            1
+        } else if class & 2 != 0 {
+            2
+        } else {
+            0
+        };
+        if i > 0 {
+            if !self.spaced {
+                self.spaced_at(next);
+            }
+            self.prev = self.cur;
+        }
+        self.cur = next;
+        if class & 4 != 0 {
+            if self.start.is_none() {
+                self.start = Some(i);
+            }
+        } else if let Some(s) = self.start.take() {
+            self.end_run(s, i);
+        }
+    }
+
+    fn end_run(&mut self, s: usize, e: usize) {
+        let len = e.saturating_sub(s);
+        if len >= MIN_RUN && len <= self.budget {
+            self.budget = self.budget.saturating_sub(len);
+            self.runs.push((s, e));
+        }
+    }
+
+    /// End of the text, `len` bytes long.
+    pub fn finish(&mut self, len: usize) {
+        if len > 0 && !self.spaced {
+            self.spaced_at(2);
+        }
+        if let Some(s) = self.start.take() {
+            self.end_run(s, len);
+        }
+    }
+}
+
 /// Encoded runs of `text` (base64 or hex) that decode to text, with the signal each sets. Stops
 /// after `budget` decoded bytes.
 pub fn decode_runs(text: &str, budget: &mut usize) -> Vec<(String, u32)> {
+    let mut t = Track::new(*budget);
+    for (i, b) in text.bytes().enumerate() {
+        t.step(i, b);
+    }
+    t.finish(text.len());
+    decode_spans(text, &t.runs, budget)
+}
+
+/// The runs at `spans` of `text` (found by a [`Track`]) that decode to text.
+pub fn decode_spans(
+    text: &str,
+    spans: &[(usize, usize)],
+    budget: &mut usize,
+) -> Vec<(String, u32)> {
     let b = text.as_bytes();
     let mut out = Vec::new();
-    let is_b64 = |c: u8| B64_RUN.get(usize::from(c)).copied().unwrap_or(false);
-    let mut i = 0usize;
-    while i < b.len() {
-        if !b.get(i).is_some_and(|c| is_b64(*c)) {
-            i = i.saturating_add(1);
-            continue;
-        }
-        let start = i;
-        while b.get(i).is_some_and(|c| is_b64(*c)) {
-            i = i.saturating_add(1);
-        }
-        let run = b.get(start..i).unwrap_or_default();
-        if run.len() < MIN_RUN || run.len() > *budget {
+    for &(s, e) in spans {
+        let run = b.get(s..e).unwrap_or_default();
+        if run.len() > *budget {
             continue;
         }
         let hex = run.iter().all(u8::is_ascii_hexdigit);
@@ -695,6 +826,13 @@ mod tests {
                 spaced_run_in(t.chars()),
                 "{t:?}"
             );
+            // The tracker fused into the rules' pass agrees too.
+            let mut tr = Track::new(1 << 16);
+            for (i, b) in t.bytes().enumerate() {
+                tr.step(i, b);
+            }
+            tr.finish(t.len());
+            assert_eq!(tr.spaced, spaced_run_in(t.chars()), "track {t:?}");
         }
     }
 
