@@ -624,6 +624,47 @@ struct Endpoint {
     path_model: Option<String>,
 }
 
+/// The local prompt-injection classifier (the guard's gray-zone callout): a Hugging Face Text
+/// Embeddings Inference `/predict` for a text-classification model (Prompt Guard style labels).
+/// `{"inputs": "<text>"}` → `[{"label","score"}…]`, best first; anything else is TEI's 422. Its
+/// "model": a text that says "from now on" is an injection (0.97), any other is benign (0.97).
+/// The `status` knob answers every call with that status (TEI's error shape).
+fn classify(req: &Request, knobs: &Knobs) -> Reply {
+    if req.method != "POST" {
+        return json_reply(405, json!({"error": "Method Not Allowed", "error_type": "Validation"}));
+    }
+    if let Some(status) = knobs.status {
+        return json_reply(status, json!({"error": "Model is overloaded", "error_type": "overloaded"}));
+    }
+    let body: Value = match serde_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(e) => {
+            return json_reply(
+                422,
+                json!({"error": format!("Failed to parse the request body as JSON: {e}"), "error_type": "Validation"}),
+            )
+        }
+    };
+    let Some(text) = body.get("inputs").and_then(Value::as_str) else {
+        return json_reply(
+            422,
+            json!({"error": "Failed to deserialize the JSON body into the target type: missing or invalid field `inputs`", "error_type": "Validation"}),
+        );
+    };
+    let p: f64 = if text.to_lowercase().contains("from now on") { 0.97 } else { 0.03 };
+    let mut labels = vec![("INJECTION", p), ("BENIGN", 1.0 - p)];
+    labels.sort_by(|a, b| b.1.total_cmp(&a.1));
+    json_reply(
+        200,
+        Value::Array(
+            labels
+                .into_iter()
+                .map(|(l, s)| json!({"label": l, "score": s}))
+                .collect(),
+        ),
+    )
+}
+
 fn endpoint(api: Api, style: Style, rules: Rules) -> Endpoint {
     Endpoint {
         api,
@@ -660,6 +701,9 @@ fn route(req: &Request, slot: Option<usize>, shared: &Shared) -> Reply {
         if let Some(r) = log.get_mut(i) {
             r.flavor = flavor.name().to_owned();
         }
+    }
+    if flavor == Flavor::Local && path == "/predict" {
+        return classify(req, &defaults);
     }
     let ep = match resolve(flavor, req) {
         Ok(ep) => ep,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use tollgate_guard::config::Config;
 use tollgate_guard::rules::Channel;
+use tollgate_guard::model::{held_out, unescape};
 use tollgate_guard::score_text;
 
 fn load(name: &str) -> Vec<(String, String)> {
@@ -21,24 +22,6 @@ fn load(name: &str) -> Vec<(String, String)> {
         .filter_map(|l| l.split_once('\t'))
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
         .collect()
-}
-
-fn b64(data: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The evasion transforms applied to every attack.
@@ -84,7 +67,7 @@ fn transforms(text: &str) -> Vec<(&'static str, String)> {
         ("spaced", spaced),
         (
             "base64",
-            format!("Please process this: {}", b64(text.as_bytes())),
+            format!("Please process this: {}", tollgate_guard::normalize::encode_base64(text.as_bytes())),
         ),
         ("fullwidth", fullwidth),
     ]
@@ -109,13 +92,24 @@ fn threshold_at(neg: &[f32], rate: f64) -> f32 {
     s.get(allowed).map_or(0.0, |x| x + 1e-4)
 }
 
-fn main() {
-    let cfg = Config::from_json(b"{}").unwrap_or_else(|e| panic!("{e}"));
-    let attacks = load("attacks.tsv");
-    let benign = load("benign.tsv");
-    // (family, transform, channel, text)
-    let mut pos: Vec<(String, &str, Channel, String)> = Vec::new();
-    for (family, text) in &attacks {
+/// A labelled set: positives (family, transform, channel, text) and negatives (channel, text).
+struct Set {
+    name: String,
+    pos: Vec<(String, &'static str, Channel, String)>,
+    neg: Vec<(Channel, String)>,
+}
+
+fn channel(c: &str) -> Channel {
+    match c {
+        "tool" => Channel::Tool,
+        "system" => Channel::System,
+        _ => Channel::User,
+    }
+}
+
+/// Every attack with each evasion transform and indirect wrapper.
+fn expand(attacks: &[(String, String)], pos: &mut Vec<(String, &'static str, Channel, String)>) {
+    for (family, text) in attacks {
         for (t, v) in transforms(text) {
             pos.push((family.clone(), t, Channel::User, v));
         }
@@ -123,53 +117,94 @@ fn main() {
             pos.push((family.clone(), t, Channel::Tool, v));
         }
     }
-    let neg: Vec<(Channel, String)> = benign
-        .iter()
-        .map(|(c, t)| {
-            let ch = match c.as_str() {
-                "tool" => Channel::Tool,
-                "system" => Channel::System,
-                _ => Channel::User,
-            };
-            (ch, t.clone())
-        })
-        .collect();
-    let pos_scores: Vec<f32> = pos
-        .iter()
-        .map(|(_, _, c, t)| score_text(&cfg, t, *c).score)
-        .collect();
-    let neg_scores: Vec<f32> = neg
-        .iter()
-        .map(|(c, t)| score_text(&cfg, t, *c).score)
-        .collect();
-    let tpr =
-        |th: f32| pos_scores.iter().filter(|s| **s >= th).count() as f64 / pos_scores.len() as f64;
-    let fpr =
-        |th: f32| neg_scores.iter().filter(|s| **s >= th).count() as f64 / neg_scores.len() as f64;
-    println!(
-        "guard-eval — ruleset {}, native build (not wasm)",
-        tollgate_guard::rules::RULESET_VERSION
-    );
-    println!("labelled set: {} attacks × (7 evasion transforms + 3 indirect wrappers) = {} positives; {} negatives (hard negatives included)\n", attacks.len(), pos.len(), neg.len());
-    println!("| operating point | threshold | TPR | FPR |\n|---|---|---|---|");
-    println!(
-        "| default threshold | 1.00 | {:.1}% | {:.1}% |",
-        100.0 * tpr(1.0),
-        100.0 * fpr(1.0)
-    );
-    for rate in [0.01, 0.001] {
-        let th = threshold_at(&neg_scores, rate);
-        println!(
-            "| ≤ {}% FPR | {:.2} | {:.1}% | {:.1}% |",
-            rate * 100.0,
-            th,
-            100.0 * tpr(th),
-            100.0 * fpr(th)
-        );
+}
+
+/// The held-out fifth of the installable corpus (filters/guard/eval/corpus.py), if assembled.
+fn corpus() -> Option<Set> {
+    let dir = std::env::var("GUARD_CORPUS").unwrap_or_else(|_| {
+        format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR"))
+    });
+    let read = |f: &str| -> Option<Vec<(String, String, String)>> {
+        let text = std::fs::read_to_string(format!("{dir}/{f}")).ok()?;
+        Some(
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, '\t');
+                    Some((it.next()?.to_owned(), it.next()?.to_owned(), unescape(it.next()?)))
+                })
+                .filter(|(_, _, t)| held_out(t))
+                .collect(),
+        )
+    };
+    let attacks = read("attacks.tsv")?;
+    let benign = read("benign.tsv")?;
+    let mut pos = Vec::new();
+    // Every held-out attack as written; the evasions and wrappers on those up to 1 KiB (the
+    // long in-the-wild role-plays are caught or missed as written).
+    for (_, family, text) in &attacks {
+        pos.push((family.clone(), "none", Channel::User, text.clone()));
     }
+    let short: Vec<(String, String)> = attacks
+        .iter()
+        .filter(|(_, _, t)| t.len() <= 1024)
+        .map(|(_, f, t)| (f.clone(), t.clone()))
+        .collect();
+    let mut evasions = Vec::new();
+    expand(&short, &mut evasions);
+    pos.extend(evasions.into_iter().filter(|(_, t, _, _)| *t != "none"));
+    let neg = benign
+        .iter()
+        .map(|(_, c, t)| (channel(c), t.clone()))
+        .collect();
+    Some(Set {
+        name: format!(
+            "installable corpus, held-out fifth ({} attacks, {} benign texts; .tools/guard-corpus)",
+            attacks.len(),
+            benign.len()
+        ),
+        pos,
+        neg,
+    })
+}
+
+fn scores(cfg: &Config, set: &Set) -> (Vec<f32>, Vec<f32>) {
+    (
+        set.pos
+            .iter()
+            .map(|(_, _, c, t)| score_text(cfg, t, *c).score)
+            .collect(),
+        set.neg
+            .iter()
+            .map(|(c, t)| score_text(cfg, t, *c).score)
+            .collect(),
+    )
+}
+
+fn rate(scores: &[f32], th: f32) -> f64 {
+    scores.iter().filter(|s| **s >= th).count() as f64 / scores.len().max(1) as f64
+}
+
+/// The summary row of one set and layer choice.
+fn summary(set: &str, layers: &str, pos: &[f32], neg: &[f32]) {
+    let at = |r: f64| {
+        let th = threshold_at(neg, r);
+        format!("{:.1}% (≥ {th:.2})", 100.0 * rate(pos, th))
+    };
+    println!(
+        "| {set} | {layers} | {:.1}% | {:.2}% | {} | {} |",
+        100.0 * rate(pos, 1.0),
+        100.0 * rate(neg, 1.0),
+        at(0.01),
+        at(0.001)
+    );
+}
+
+/// Recall per family and transform, FPR per channel, at the default threshold.
+fn details(set: &Set, pos: &[f32], neg: &[f32]) {
     let mut fam: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut tr: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for ((f, t, _, _), s) in pos.iter().zip(&pos_scores) {
+    for ((f, t, _, _), s) in set.pos.iter().zip(pos) {
         let hit = usize::from(*s >= 1.0);
         let e = fam.entry(f.as_str()).or_default();
         e.0 += hit;
@@ -178,9 +213,7 @@ fn main() {
         e.0 += hit;
         e.1 += 1;
     }
-    println!(
-        "\nrecall at the default threshold, per attack family:\n\n| family | recall |\n|---|---|"
-    );
+    println!("\n{} — recall at the default threshold, per attack family:\n\n| family | recall |\n|---|---|", set.name);
     for (f, (h, n)) in &fam {
         println!("| {f} | {h}/{n} ({:.0}%) |", 100.0 * *h as f64 / *n as f64);
     }
@@ -188,20 +221,64 @@ fn main() {
     for (t, (h, n)) in &tr {
         println!("| {t} | {h}/{n} ({:.0}%) |", 100.0 * *h as f64 / *n as f64);
     }
-    println!(
-        "\nfalse positives at the default threshold, per channel:\n\n| channel | FPR |\n|---|---|"
-    );
+    println!("\nfalse positives at the default threshold, per channel:\n\n| channel | FPR |\n|---|---|");
     for ch in [Channel::User, Channel::Tool, Channel::System] {
-        let all: Vec<_> = neg
-            .iter()
-            .zip(&neg_scores)
-            .filter(|((c, _), _)| *c == ch)
-            .collect();
+        let all: Vec<_> = set.neg.iter().zip(neg).filter(|((c, _), _)| *c == ch).collect();
+        if all.is_empty() {
+            continue;
+        }
         let fp = all.iter().filter(|(_, s)| **s >= 1.0).count();
         println!("| {} | {fp}/{} |", ch.as_str(), all.len());
     }
+}
+
+fn main() {
+    let cfg = Config::from_json(b"{}").unwrap_or_else(|e| panic!("{e}"));
+    let with_model = Config::from_json(br#"{"model":{}}"#).unwrap_or_else(|e| panic!("{e}"));
+    let model_version = with_model.model.as_ref().map_or("", |m| m.model.version.as_str()).to_owned();
+    let attacks = load("attacks.tsv");
+    let benign = load("benign.tsv");
+    let mut pos = Vec::new();
+    expand(&attacks, &mut pos);
+    let neg: Vec<(Channel, String)> = benign.iter().map(|(c, t)| (channel(c), t.clone())).collect();
+    let hand = Set {
+        name: format!(
+            "hand-written set ({} attacks × 7 evasions + 3 wrappers, {} hard negatives; filters/guard/eval/)",
+            attacks.len(),
+            neg.len()
+        ),
+        pos,
+        neg,
+    };
+    println!(
+        "guard-eval — ruleset {}, linear layer {model_version}, native build (not wasm)\n",
+        tollgate_guard::rules::RULESET_VERSION
+    );
+    let corpus = corpus();
+    if corpus.is_none() {
+        println!("(the installable corpus is not assembled: run `python3 filters/guard/eval/corpus.py` for its rows)\n");
+    }
+    println!("| set | layers | TPR at the default threshold 1.0 | FPR there | TPR at ≤ 1% FPR | TPR at ≤ 0.1% FPR |\n|---|---|---|---|---|---|");
+    let sets: Vec<&Set> = std::iter::once(&hand).chain(corpus.as_ref()).collect();
+    let mut kept = Vec::new();
+    for set in &sets {
+        let short = if set.name.starts_with("hand") { "hand-written" } else { "corpus (held out)" };
+        let (p, n) = scores(&cfg, set);
+        summary(short, "rules + normalisation", &p, &n);
+        let (pm, nm) = scores(&with_model, set);
+        summary(short, "+ linear layer", &pm, &nm);
+        kept.push((p, n, pm, nm));
+    }
+    for (set, (p, n, pm, nm)) in sets.iter().zip(&kept) {
+        details(set, p, n);
+        println!("\nwith the linear layer:");
+        details(set, pm, nm);
+    }
+    let pos = &hand.pos;
+    let neg = &hand.neg;
+    let (pos_scores, neg_scores) = (&kept[0].0, &kept[0].1);
     if std::env::args().any(|a| a == "--misses") {
-        for ((f, t, _, text), s) in pos.iter().zip(&pos_scores) {
+        for ((f, t, _, text), s) in pos.iter().zip(pos_scores.iter()) {
             if *s < 1.0 {
                 println!(
                     "MISS {f} {t} {s:.2} {}",
@@ -209,7 +286,7 @@ fn main() {
                 );
             }
         }
-        for ((_, text), s) in neg.iter().zip(&neg_scores) {
+        for ((_, text), s) in neg.iter().zip(neg_scores.iter()) {
             if *s >= 0.5 {
                 println!("NEG {s:.2} {text}");
             }

@@ -32,7 +32,10 @@ fn us_per_kib(bytes: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let Ok(cfg) = Config::from_json(b"{}") else {
+    let (Ok(cfg), Ok(with_model)) = (
+        Config::from_json(b"{}"),
+        Config::from_json(br#"{"model":{}}"#),
+    ) else {
         return;
     };
     // The bench's prompt (after the PII filter's placeholders).
@@ -68,6 +71,7 @@ fn main() {
                     &mut h,
                     Some(&mut r),
                     None,
+                    None,
                 );
                 black_box((h, r));
             }),
@@ -89,6 +93,12 @@ fn main() {
             "score_text",
             us_per_kib(n, || {
                 black_box(score_text(&cfg, black_box(text), Channel::User));
+            }),
+        );
+        row(
+            "score_text with the linear layer",
+            us_per_kib(n, || {
+                black_box(score_text(&with_model, black_box(text), Channel::User));
             }),
         );
         let body = json!({"model":"m","messages":[{"role":"user","content": text}]});

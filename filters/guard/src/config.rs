@@ -1,5 +1,7 @@
 //! Guard configuration: the JSON object under `configuration` (or the pipeline's `guard` section).
 
+use crate::classifier::{Classifier, RawClassifier};
+use crate::model::{Model, RawModel};
 use crate::rules::{builtin, Channel, RuleSpec, Ruleset};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -123,6 +125,38 @@ pub struct RawConfig {
     /// A body that cannot be scanned (not JSON, too much text): `allow` (counted) or `deny` (400).
     #[serde(default)]
     pub failure_mode: FailureMode,
+    /// The linear layer (absent: off).
+    #[serde(default)]
+    pub model: Option<RawModelLayer>,
+    /// The external classifier for gray-zone scores (absent: off).
+    #[serde(default)]
+    pub classifier: Option<RawClassifier>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// The linear layer as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelLayer {
+    /// Trained weights (`make guard-train` writes them); absent: the bundled model.
+    #[serde(default)]
+    pub weights: Option<RawModel>,
+    /// What a certain attack (probability 1) adds to the score; the layer adds
+    /// `weight × (2p − 1)` for a probability `p` above one half.
+    #[serde(default = "one")]
+    pub weight: f32,
+}
+
+/// The linear layer, compiled.
+#[derive(Debug, Clone)]
+pub struct ModelLayer {
+    /// The model.
+    pub model: Model,
+    /// Its weight.
+    pub weight: f32,
 }
 
 /// One channel, compiled.
@@ -154,6 +188,10 @@ pub struct Config {
     pub failure_mode: FailureMode,
     /// The default mode (for the decision log when nothing was detected).
     pub mode: Mode,
+    /// The linear layer.
+    pub model: Option<ModelLayer>,
+    /// The external classifier.
+    pub classifier: Option<Classifier>,
 }
 
 fn check_threshold(field: &str, t: f32) -> Result<f32, ConfigError> {
@@ -228,7 +266,30 @@ impl Config {
         if raw.max_scan_bytes == 0 {
             return Err(ConfigError::new("max_scan_bytes", "must be positive"));
         }
+        let model = match &raw.model {
+            None => None,
+            Some(m) => {
+                if !(m.weight > 0.0 && m.weight <= 20.0) {
+                    return Err(ConfigError::new("model.weight", "must be in (0, 20]"));
+                }
+                let compiled = match &m.weights {
+                    Some(w) => Model::compile(w),
+                    None => Model::bundled(),
+                }
+                .map_err(|(f, msg)| ConfigError::new(format!("model.weights.{f}"), msg))?;
+                Some(ModelLayer {
+                    model: compiled,
+                    weight: m.weight,
+                })
+            }
+        };
+        let classifier = match &raw.classifier {
+            None => None,
+            Some(c) => Some(Classifier::compile(c, threshold)?),
+        };
         Ok(Config {
+            model,
+            classifier,
             channels,
             clients: raw.clients.into_iter().map(|(k, v)| (k, v.mode)).collect(),
             client_id_header: raw.client_id_header.to_ascii_lowercase(),
@@ -311,6 +372,12 @@ mod tests {
             ),
             "rules.x.regex"
         );
-        assert_eq!(err(r#"{"model":{}}"#), "model");
+        assert_eq!(err(r#"{"modle":{}}"#), "modle");
+        assert_eq!(err(r#"{"model":{"weight":0}}"#), "model.weight");
+        assert_eq!(
+            err(r#"{"model":{"weights":{"version":"x","buckets_log2":8,"window":4,"bias":0,"scale":1,"weights":"AAAA"}}}"#),
+            "model.weights.weights"
+        );
+        assert!(Config::from_json(br#"{"model":{}}"#).is_ok_and(|c| c.model.is_some()));
     }
 }

@@ -2,13 +2,16 @@
 //! records the decision (never the prompt) and answers 400 in `block` mode.
 
 use crate::config::{Config, Mode};
-use crate::{inspect, Action, Decision, Unscanned};
+use crate::{inspect, Action, ClassifierOutcome, Decision, Unscanned};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::answer::AnswerFormat;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::openai_error_body;
+use std::time::Duration;
+use proxy_wasm::types::BufferType;
+use tollgate_wasm::host::{buffer, call_resp_header, http_call};
 use tollgate_wasm::{
     now_ns, reject, req_header, set_filter_state, set_resp_header, Answer, Filter, Head, Metrics,
     Stage, Step,
@@ -44,6 +47,7 @@ impl Filter for Guard {
             llm: false,
             client: None,
             flagged: false,
+            pending: None,
         }))
     }
 }
@@ -53,10 +57,38 @@ struct GuardStage {
     llm: bool,
     client: Option<String>,
     flagged: bool,
+    /// A gray-zone decision waiting for the classifier: it, the scan's µs, the callout's start.
+    pending: Option<(Decision, u64, u64)>,
 }
 
 impl GuardStage {
-    fn record(&self, d: &Decision, us: u64) {
+    fn record(&self, d: &Decision, us: u64, classifier_us: Option<u64>) {
+        set_filter_state("tollgate.guard.score_rules", &format!("{:.2}", d.rules_score));
+        if let Some(p) = d.model {
+            set_filter_state("tollgate.guard.score_model", &format!("{p:.3}"));
+        }
+        if let Some(o) = d.classifier {
+            let v = match o {
+                ClassifierOutcome::Score(p) => format!("{p:.3}"),
+                ClassifierOutcome::Failed { closed: true } => "failed_closed".to_owned(),
+                ClassifierOutcome::Failed { closed: false } => "failed_open".to_owned(),
+            };
+            set_filter_state("tollgate.guard.classifier", &v);
+            self.shared.metrics.borrow_mut().incr(
+                "tollgate_guard_classifier_calls_total",
+                &[(
+                    "outcome",
+                    match o {
+                        ClassifierOutcome::Score(_) => "answered",
+                        ClassifierOutcome::Failed { .. } => "failed",
+                    },
+                )],
+                1,
+            );
+        }
+        if let Some(u) = classifier_us {
+            set_filter_state("tollgate.guard.classifier_us", &u.to_string());
+        }
         let rules = d.rules.join(",");
         let signals: Vec<&str> = d.signals.names().collect();
         let action = match d.action {
@@ -163,7 +195,71 @@ impl Stage for GuardStage {
             Ok(d) => d,
             Err(why) => return self.unscanned(why),
         };
-        self.record(&d, us);
+        if let (Some(g), Some(c)) = (&d.gray, &cfg.classifier) {
+            let body = c.request(&g.text);
+            let headers = vec![
+                (":method", "POST"),
+                (":path", c.path.as_str()),
+                (":authority", c.authority.as_str()),
+                ("content-type", "application/json"),
+            ];
+            let timeout = Duration::from_millis(c.timeout_ms);
+            let called = now_ns();
+            if http_call(&c.cluster, headers, &body, timeout).is_some() {
+                self.pending = Some((d, us, called));
+                return Step::Wait;
+            }
+            // No such cluster (or Envoy refused the call): the classifier failed.
+            let mut d = d;
+            let closed = c.failure_mode == FailureMode::Deny;
+            d.with_classifier(cfg, ClassifierOutcome::Failed { closed });
+            return self.decide(d, us, Some(0));
+        }
+        self.decide(d, us, None)
+    }
+
+    fn callout_response(&mut self, _headers: usize, body_size: usize) -> Step {
+        let Some((mut d, us, called)) = self.pending.take() else {
+            return Step::Next;
+        };
+        let sh = self.shared.clone();
+        let cfg = &sh.config;
+        let Some(c) = &cfg.classifier else {
+            return self.decide(d, us, None);
+        };
+        let ok = call_resp_header(":status").as_deref() == Some("200");
+        let p = if ok {
+            c.probability(&buffer(BufferType::HttpCallResponseBody, body_size))
+        } else {
+            None
+        };
+        let outcome = match p {
+            Some(p) => ClassifierOutcome::Score(p),
+            None => ClassifierOutcome::Failed {
+                closed: c.failure_mode == FailureMode::Deny,
+            },
+        };
+        d.with_classifier(cfg, outcome);
+        let classifier_us = now_ns().saturating_sub(called) / 1000;
+        self.decide(d, us, Some(classifier_us))
+    }
+
+    fn response_headers(&mut self, _format: &AnswerFormat, _end_of_stream: bool) -> Answer {
+        if self.flagged {
+            set_resp_header("x-tollgate-guard", Some("flagged"));
+        }
+        Answer::Skip
+    }
+
+    fn response_body(&mut self, _chunk: &mut Vec<u8>, _end_of_stream: bool) -> bool {
+        false
+    }
+}
+
+impl GuardStage {
+    /// Records `d` and acts on it.
+    fn decide(&mut self, d: Decision, us: u64, classifier_us: Option<u64>) -> Step {
+        self.record(&d, us, classifier_us);
         match d.action {
             Action::Allow | Action::Shadow => Step::Next,
             Action::Flag => {
@@ -189,16 +285,5 @@ impl Stage for GuardStage {
                 Step::Replied
             }
         }
-    }
-
-    fn response_headers(&mut self, _format: &AnswerFormat, _end_of_stream: bool) -> Answer {
-        if self.flagged {
-            set_resp_header("x-tollgate-guard", Some("flagged"));
-        }
-        Answer::Skip
-    }
-
-    fn response_body(&mut self, _chunk: &mut Vec<u8>, _end_of_stream: bool) -> bool {
-        false
     }
 }

@@ -517,6 +517,25 @@ fn b64_value(c: u8) -> Option<u32> {
     }))
 }
 
+/// Standard base64 with padding (for the model's weights and the evaluation tools' evasions).
+pub fn encode_base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3).saturating_mul(4));
+    for c in data.chunks(3) {
+        let byte = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4usize {
+            if i <= c.len() {
+                let six = (n >> (18 - 6 * i)) & 63;
+                out.push(char::from(T.get(six as usize).copied().unwrap_or(b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes standard or URL-safe base64 (padding optional).
 pub fn decode_base64(s: &[u8]) -> Option<Vec<u8>> {
     let s = s
@@ -848,6 +867,14 @@ mod tests {
         );
         assert_eq!(collapse_spaced("a b c and x y"), None);
         assert_eq!(collapse_spaced("plain text"), None);
+    }
+
+    #[test]
+    fn base64_round_trip() {
+        for d in [&b""[..], b"a", b"ab", b"abc", b"abcd", &[0, 255, 128, 7]] {
+            assert_eq!(decode_base64(encode_base64(d).as_bytes()).as_deref(), Some(d));
+        }
+        assert_eq!(encode_base64(b"ignore"), "aWdub3Jl");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! backtracks). Each rule has an id, a category and a weight; see `score` in lib.rs for how weights
 //! add up.
 
+use crate::model::ModelTrack;
 use crate::normalize::{rot13, Track};
 use aho_corasick::automaton::Automaton;
 use aho_corasick::{dfa, AhoCorasick, AhoCorasickBuilder, Anchored, MatchKind};
@@ -669,7 +670,7 @@ impl Ruleset {
 
     /// Adds the rules matching `text` (normalised; ASCII letters in any case) in `channel` to `hits`.
     pub fn scan(&self, text: &str, channel: Channel, hits: &mut Vec<Hit>) {
-        self.scan_readings(text, channel, hits, None, None);
+        self.scan_readings(text, channel, hits, None, None, None);
     }
 
     /// Like [`Ruleset::scan`], and, when `rot` is given, adds to it the rules matching the rot13
@@ -681,6 +682,7 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
         mut rot: Option<&mut Vec<Hit>>,
         mut track: Option<&mut Track>,
+        mut model: Option<&mut ModelTrack<'_>>,
     ) {
         let b = text.as_bytes();
         let word = |i: usize| {
@@ -743,15 +745,26 @@ impl Ruleset {
                 }
             }
         };
-        match (&self.dfa, track.as_deref_mut()) {
-            (Some(dfa), Some(t)) => drive(dfa, b, &mut on_match, |i, c| t.step(i, c)),
-            (Some(dfa), None) => drive(dfa, b, &mut on_match, |_, _| {}),
-            (None, Some(t)) => {
+        // The other per-byte work rides on the automaton's pass (independent chains of
+        // dependent loads: the CPU overlaps them).
+        match (&self.dfa, track.as_deref_mut(), model.as_deref_mut()) {
+            (Some(dfa), Some(t), Some(m)) => drive(dfa, b, &mut on_match, |i, c| {
+                t.step(i, c);
+                m.step(c);
+            }),
+            (Some(dfa), Some(t), None) => drive(dfa, b, &mut on_match, |i, c| t.step(i, c)),
+            (Some(dfa), None, Some(m)) => drive(dfa, b, &mut on_match, |_, c| m.step(c)),
+            (Some(dfa), None, None) => drive(dfa, b, &mut on_match, |_, _| {}),
+            (None, mut t, mut m) => {
                 for (i, c) in b.iter().enumerate() {
-                    t.step(i, *c);
+                    if let Some(t) = t.as_deref_mut() {
+                        t.step(i, *c);
+                    }
+                    if let Some(m) = m.as_deref_mut() {
+                        m.step(*c);
+                    }
                 }
             }
-            (None, None) => {}
         }
         if let Some(t) = track {
             t.finish(b.len());
@@ -1057,7 +1070,7 @@ mod tests {
         ] {
             for ch in [Channel::User, Channel::Tool] {
                 let (mut plain, mut rot) = (Vec::new(), Vec::new());
-                rs.scan_readings(text, ch, &mut plain, Some(&mut rot), None);
+                rs.scan_readings(text, ch, &mut plain, Some(&mut rot), None, None);
                 let (mut plain2, mut rot2) = (Vec::new(), Vec::new());
                 rs.scan(text, ch, &mut plain2);
                 rs.scan(&rot13(text), ch, &mut rot2);
