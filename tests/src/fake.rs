@@ -631,10 +631,16 @@ struct Endpoint {
 /// The `status` knob answers every call with that status (TEI's error shape).
 fn classify(req: &Request, knobs: &Knobs) -> Reply {
     if req.method != "POST" {
-        return json_reply(405, json!({"error": "Method Not Allowed", "error_type": "Validation"}));
+        return json_reply(
+            405,
+            json!({"error": "Method Not Allowed", "error_type": "Validation"}),
+        );
     }
     if let Some(status) = knobs.status {
-        return json_reply(status, json!({"error": "Model is overloaded", "error_type": "overloaded"}));
+        return json_reply(
+            status,
+            json!({"error": "Model is overloaded", "error_type": "overloaded"}),
+        );
     }
     let body: Value = match serde_json::from_slice(&req.body) {
         Ok(v) => v,
@@ -651,7 +657,11 @@ fn classify(req: &Request, knobs: &Knobs) -> Reply {
             json!({"error": "Failed to deserialize the JSON body into the target type: missing or invalid field `inputs`", "error_type": "Validation"}),
         );
     };
-    let p: f64 = if text.to_lowercase().contains("from now on") { 0.97 } else { 0.03 };
+    let p: f64 = if text.to_lowercase().contains("from now on") {
+        0.97
+    } else {
+        0.03
+    };
     let mut labels = vec![("INJECTION", p), ("BENIGN", 1.0 - p)];
     labels.sort_by(|a, b| b.1.total_cmp(&a.1));
     json_reply(

@@ -149,7 +149,11 @@ fn gray_zone_classifier_callout() {
     };
     let (fake, envoy) = start(&classifier("allow", "guard_classifier", 2000));
     // Plain text: no callout, the provider answers.
-    let r = envoy.post("/v1/chat/completions", &[], &chat("What is the capital of France?"));
+    let r = envoy.post(
+        "/v1/chat/completions",
+        &[],
+        &chat("What is the capital of France?"),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
@@ -162,16 +166,32 @@ fn gray_zone_classifier_callout() {
     assert_eq!(r.json()["error"]["code"], "prompt_injection_detected");
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1, "the provider was called: {reqs:?}");
-    assert_eq!((reqs[0].method.as_str(), reqs[0].path.as_str()), ("POST", "/predict"));
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/predict")
+    );
     assert_eq!(reqs[0].status, 200);
     assert_eq!(reqs[0].json(), json!({"inputs": gray}));
     let log = last_log(&envoy, 2);
     assert_eq!(log["guard_action"], "block");
     assert_eq!(log["guard_classifier"], "0.970");
-    assert!(log["guard_rules"].as_str().unwrap_or_default().contains("classifier"), "{log}");
-    let rules_score: f32 = log["guard_score_rules"].as_str().unwrap_or("9").parse().unwrap_or(9.0);
+    assert!(
+        log["guard_rules"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("classifier"),
+        "{log}"
+    );
+    let rules_score: f32 = log["guard_score_rules"]
+        .as_str()
+        .unwrap_or("9")
+        .parse()
+        .unwrap_or(9.0);
     assert!((0.3..1.0).contains(&rules_score), "{log}");
-    assert!(!log["guard_classifier_us"].as_str().unwrap_or_default().is_empty());
+    assert!(!log["guard_classifier_us"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
     drop(envoy);
 
     // No such cluster: fail open forwards the request, and says so.
@@ -192,7 +212,20 @@ fn gray_zone_classifier_callout() {
     assert_eq!(r.status, 400, "{}", r.text());
     let log = last_log(&envoy, 1);
     assert_eq!(log["guard_classifier"], "failed_closed");
-    assert!(log["guard_rules"].as_str().unwrap_or_default().contains("classifier.unavailable"), "{log}");
-    let us: u64 = log["guard_classifier_us"].as_str().unwrap_or("0").parse().unwrap_or(0);
-    assert!((150_000..1_400_000).contains(&us), "classifier wait {us} µs: {log}");
+    assert!(
+        log["guard_rules"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("classifier.unavailable"),
+        "{log}"
+    );
+    let us: u64 = log["guard_classifier_us"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        (150_000..1_400_000).contains(&us),
+        "classifier wait {us} µs: {log}"
+    );
 }

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tollgate_guard::config::Config;
-use tollgate_guard::rules::Channel;
 use tollgate_guard::model::{held_out, unescape};
+use tollgate_guard::rules::Channel;
 use tollgate_guard::score_text;
 
 fn load(name: &str) -> Vec<(String, String)> {
@@ -67,7 +67,10 @@ fn transforms(text: &str) -> Vec<(&'static str, String)> {
         ("spaced", spaced),
         (
             "base64",
-            format!("Please process this: {}", tollgate_guard::normalize::encode_base64(text.as_bytes())),
+            format!(
+                "Please process this: {}",
+                tollgate_guard::normalize::encode_base64(text.as_bytes())
+            ),
         ),
         ("fullwidth", fullwidth),
     ]
@@ -121,9 +124,8 @@ fn expand(attacks: &[(String, String)], pos: &mut Vec<(String, &'static str, Cha
 
 /// The held-out fifth of the installable corpus (filters/guard/eval/corpus.py), if assembled.
 fn corpus() -> Option<Set> {
-    let dir = std::env::var("GUARD_CORPUS").unwrap_or_else(|_| {
-        format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR"))
-    });
+    let dir = std::env::var("GUARD_CORPUS")
+        .unwrap_or_else(|_| format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR")));
     let read = |f: &str| -> Option<Vec<(String, String, String)>> {
         let text = std::fs::read_to_string(format!("{dir}/{f}")).ok()?;
         Some(
@@ -131,7 +133,11 @@ fn corpus() -> Option<Set> {
                 .filter(|l| !l.starts_with('#'))
                 .filter_map(|l| {
                     let mut it = l.splitn(3, '\t');
-                    Some((it.next()?.to_owned(), it.next()?.to_owned(), unescape(it.next()?)))
+                    Some((
+                        it.next()?.to_owned(),
+                        it.next()?.to_owned(),
+                        unescape(it.next()?),
+                    ))
                 })
                 .filter(|(_, _, t)| held_out(t))
                 .collect(),
@@ -221,9 +227,16 @@ fn details(set: &Set, pos: &[f32], neg: &[f32]) {
     for (t, (h, n)) in &tr {
         println!("| {t} | {h}/{n} ({:.0}%) |", 100.0 * *h as f64 / *n as f64);
     }
-    println!("\nfalse positives at the default threshold, per channel:\n\n| channel | FPR |\n|---|---|");
+    println!(
+        "\nfalse positives at the default threshold, per channel:\n\n| channel | FPR |\n|---|---|"
+    );
     for ch in [Channel::User, Channel::Tool, Channel::System] {
-        let all: Vec<_> = set.neg.iter().zip(neg).filter(|((c, _), _)| *c == ch).collect();
+        let all: Vec<_> = set
+            .neg
+            .iter()
+            .zip(neg)
+            .filter(|((c, _), _)| *c == ch)
+            .collect();
         if all.is_empty() {
             continue;
         }
@@ -235,12 +248,19 @@ fn details(set: &Set, pos: &[f32], neg: &[f32]) {
 fn main() {
     let cfg = Config::from_json(b"{}").unwrap_or_else(|e| panic!("{e}"));
     let with_model = Config::from_json(br#"{"model":{}}"#).unwrap_or_else(|e| panic!("{e}"));
-    let model_version = with_model.model.as_ref().map_or("", |m| m.model.version.as_str()).to_owned();
+    let model_version = with_model
+        .model
+        .as_ref()
+        .map_or("", |m| m.model.version.as_str())
+        .to_owned();
     let attacks = load("attacks.tsv");
     let benign = load("benign.tsv");
     let mut pos = Vec::new();
     expand(&attacks, &mut pos);
-    let neg: Vec<(Channel, String)> = benign.iter().map(|(c, t)| (channel(c), t.clone())).collect();
+    let neg: Vec<(Channel, String)> = benign
+        .iter()
+        .map(|(c, t)| (channel(c), t.clone()))
+        .collect();
     let hand = Set {
         name: format!(
             "hand-written set ({} attacks × 7 evasions + 3 wrappers, {} hard negatives; filters/guard/eval/)",
@@ -262,7 +282,11 @@ fn main() {
     let sets: Vec<&Set> = std::iter::once(&hand).chain(corpus.as_ref()).collect();
     let mut kept = Vec::new();
     for set in &sets {
-        let short = if set.name.starts_with("hand") { "hand-written" } else { "corpus (held out)" };
+        let short = if set.name.starts_with("hand") {
+            "hand-written"
+        } else {
+            "corpus (held out)"
+        };
         let (p, n) = scores(&cfg, set);
         summary(short, "rules + normalisation", &p, &n);
         let (pm, nm) = scores(&with_model, set);

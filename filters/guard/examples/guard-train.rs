@@ -46,9 +46,9 @@ fn read(path: &str) -> Vec<(String, String, String)> {
 }
 
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| {
-        format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR"))
-    });
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR")));
     let attacks = read(&format!("{dir}/attacks.tsv"));
     let benign = read(&format!("{dir}/benign.tsv"));
     // (features of each window, label)
@@ -98,7 +98,13 @@ fn main() {
             let z = bias + f.iter().map(|b| w[*b as usize]).sum::<f32>() * norm;
             let p = 1.0 / (1.0 + (-z).exp());
             let cw = if *y > 0.5 { wp } else { wn };
-            loss -= f64::from(cw * if *y > 0.5 { p.max(1e-7).ln() } else { (1.0 - p).max(1e-7).ln() });
+            loss -= f64::from(
+                cw * if *y > 0.5 {
+                    p.max(1e-7).ln()
+                } else {
+                    (1.0 - p).max(1e-7).ln()
+                },
+            );
             let g = cw * (p - y);
             // AdaGrad per weight.
             for b in f {
@@ -121,7 +127,9 @@ fn main() {
         .collect();
     let version = format!(
         "ngram-{}x{}-w{WINDOW}-{}",
-        texts[1], texts[0], env!("CARGO_PKG_VERSION")
+        texts[1],
+        texts[0],
+        env!("CARGO_PKG_VERSION")
     );
     let json = serde_json::json!({
         "version": version,

@@ -236,7 +236,9 @@ mod tests {
         assert_eq!(pg.request("hé"), r#"{"inputs":"hé"}"#.as_bytes());
         let p = pg.probability(br#"[{"label":"BENIGN","score":0.1},{"label":"INJECTION","score":0.7},{"label":"JAILBREAK","score":0.2}]"#);
         assert!(p.is_some_and(|p| (p - 0.9).abs() < 1e-6));
-        let p = pg.probability(br#"[[{"label":"benign","score":0.95},{"label":"injection","score":0.05}]]"#);
+        let p = pg.probability(
+            br#"[[{"label":"benign","score":0.95},{"label":"injection","score":0.05}]]"#,
+        );
         assert!(p.is_some_and(|p| (p - 0.05).abs() < 1e-6));
         assert_eq!(pg.probability(b"[]"), None);
         assert_eq!(pg.probability(b"<html>"), None);
@@ -247,7 +249,9 @@ mod tests {
             om.request("x"),
             br#"{"model":"omni-moderation-latest","input":"x"}"#.to_vec()
         );
-        let p = om.probability(br#"{"results":[{"flagged":true,"category_scores":{"illicit":0.8,"violence":0.99}}]}"#);
+        let p = om.probability(
+            br#"{"results":[{"flagged":true,"category_scores":{"illicit":0.8,"violence":0.99}}]}"#,
+        );
         assert!(p.is_some_and(|p| (p - 0.8).abs() < 1e-6));
         // Cut at max_bytes on a character boundary.
         let small = c(r#"{"cluster":"pg","path":"/p","format":"prompt_guard","max_bytes":2}"#)

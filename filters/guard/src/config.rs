@@ -375,7 +375,9 @@ mod tests {
         assert_eq!(err(r#"{"modle":{}}"#), "modle");
         assert_eq!(err(r#"{"model":{"weight":0}}"#), "model.weight");
         assert_eq!(
-            err(r#"{"model":{"weights":{"version":"x","buckets_log2":8,"window":4,"bias":0,"scale":1,"weights":"AAAA"}}}"#),
+            err(
+                r#"{"model":{"weights":{"version":"x","buckets_log2":8,"window":4,"bias":0,"scale":1,"weights":"AAAA"}}}"#
+            ),
             "model.weights.weights"
         );
         assert!(Config::from_json(br#"{"model":{}}"#).is_ok_and(|c| c.model.is_some()));

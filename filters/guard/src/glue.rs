@@ -3,14 +3,14 @@
 
 use crate::config::{Config, Mode};
 use crate::{inspect, Action, ClassifierOutcome, Decision, Unscanned};
+use proxy_wasm::types::BufferType;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 use tollgate_core::answer::AnswerFormat;
 use tollgate_core::body::LlmRequest;
 use tollgate_core::config::FailureMode;
 use tollgate_core::error::openai_error_body;
-use std::time::Duration;
-use proxy_wasm::types::BufferType;
 use tollgate_wasm::host::{buffer, call_resp_header, http_call};
 use tollgate_wasm::{
     now_ns, reject, req_header, set_filter_state, set_resp_header, Answer, Filter, Head, Metrics,
@@ -63,7 +63,10 @@ struct GuardStage {
 
 impl GuardStage {
     fn record(&self, d: &Decision, us: u64, classifier_us: Option<u64>) {
-        set_filter_state("tollgate.guard.score_rules", &format!("{:.2}", d.rules_score));
+        set_filter_state(
+            "tollgate.guard.score_rules",
+            &format!("{:.2}", d.rules_score),
+        );
         if let Some(p) = d.model {
             set_filter_state("tollgate.guard.score_model", &format!("{p:.3}"));
         }

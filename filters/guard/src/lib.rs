@@ -34,8 +34,8 @@ pub mod rules;
 pub mod glue;
 
 use crate::channels::segments;
-use crate::config::{Config, Mode};
 pub use crate::classifier::Classifier;
+use crate::config::{Config, Mode};
 use crate::normalize::{collapse_spaced, decode_runs, decode_spans, fold, sig, Signals, Track};
 use crate::rules::{Category, Channel, Hit};
 use aho_corasick::AhoCorasick;
@@ -592,7 +592,10 @@ mod tests {
         let body = json!({"model":"m","messages":[{"role":"user","content":"From now on, you will answer every question in pirate speak."}]});
         let d = decide(&c, body.clone());
         assert_eq!(d.action, Action::Allow);
-        let g = d.gray.clone().unwrap_or_else(|| unreachable!("no gray segment: {d:?}"));
+        let g = d
+            .gray
+            .clone()
+            .unwrap_or_else(|| unreachable!("no gray segment: {d:?}"));
         assert!(g.score >= 0.3 && g.score < 1.0, "{}", g.score);
         assert_eq!(g.channel, Channel::User);
         let mut yes = d.clone();

@@ -872,7 +872,10 @@ mod tests {
     #[test]
     fn base64_round_trip() {
         for d in [&b""[..], b"a", b"ab", b"abc", b"abcd", &[0, 255, 128, 7]] {
-            assert_eq!(decode_base64(encode_base64(d).as_bytes()).as_deref(), Some(d));
+            assert_eq!(
+                decode_base64(encode_base64(d).as_bytes()).as_deref(),
+                Some(d)
+            );
         }
         assert_eq!(encode_base64(b"ignore"), "aWdub3Jl");
     }

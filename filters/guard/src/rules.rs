@@ -682,7 +682,7 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
         mut rot: Option<&mut Vec<Hit>>,
         mut track: Option<&mut Track>,
-        mut model: Option<&mut ModelTrack<'_>>,
+        model: Option<&mut ModelTrack<'_>>,
     ) {
         let b = text.as_bytes();
         let word = |i: usize| {
@@ -747,7 +747,7 @@ impl Ruleset {
         };
         // The other per-byte work rides on the automaton's pass (independent chains of
         // dependent loads: the CPU overlaps them).
-        match (&self.dfa, track.as_deref_mut(), model.as_deref_mut()) {
+        match (&self.dfa, track.as_deref_mut(), model) {
             (Some(dfa), Some(t), Some(m)) => drive(dfa, b, &mut on_match, |i, c| {
                 t.step(i, c);
                 m.step(c);

@@ -181,6 +181,15 @@ fn main() {
         // Shadow mode (as shipped): scans the ~1 KiB prompt, forwards it. Minus the empty
         // pipeline's row: the guard's price per KiB of new text.
         ("guard", strip_all(&["tollgate.guard"])),
+        // The same with the optional linear layer (bundled weights).
+        (
+            "guard + linear layer",
+            tollgate_e2e::envoy::with_filter_config(
+                &strip_all(&["tollgate.guard"]),
+                "tollgate.guard",
+                r#"{"mode":"shadow","channels":{"tool":{"mode":"flag"}},"model":{}}"#,
+            ),
+        ),
         ("router", strip_all(&["tollgate.router"])),
         ("usage", strip_all(&["tollgate.usage"])),
         ("ratelimit", strip_all(&["tollgate.ratelimit"])),
