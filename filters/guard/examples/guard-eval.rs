@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tollgate_guard::config::Config;
-use tollgate_guard::model::{held_out, unescape};
+use tollgate_guard::model::{corpus_records, held_out};
 use tollgate_guard::rules::Channel;
 use tollgate_guard::score_text;
 
@@ -128,20 +128,9 @@ fn corpus() -> Option<Set> {
         .unwrap_or_else(|_| format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR")));
     let read = |f: &str| -> Option<Vec<(String, String, String)>> {
         let text = std::fs::read_to_string(format!("{dir}/{f}")).ok()?;
-        Some(
-            text.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| {
-                    let mut it = l.splitn(3, '\t');
-                    Some((
-                        it.next()?.to_owned(),
-                        it.next()?.to_owned(),
-                        unescape(it.next()?),
-                    ))
-                })
-                .filter(|(_, _, t)| held_out(t))
-                .collect(),
-        )
+        let mut records = corpus_records(&text);
+        records.retain(|(_, _, t)| held_out(t));
+        Some(records)
     };
     let attacks = read("attacks.tsv")?;
     let benign = read("benign.tsv")?;

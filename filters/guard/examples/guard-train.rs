@@ -18,7 +18,7 @@
 #![allow(clippy::panic)]
 
 use std::io::Write;
-use tollgate_guard::model::{held_out, unescape, windows};
+use tollgate_guard::model::{corpus_records, held_out, windows};
 use tollgate_guard::normalize::{encode_base64, fold, Signals};
 
 const BUCKETS_LOG2: u32 = 14;
@@ -30,19 +30,9 @@ const RATE: f32 = 0.5;
 const NOT_FOR_TRAINING: &[&str] = &["easyjailbreak:"];
 
 fn read(path: &str) -> Vec<(String, String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e} (run `python3 filters/guard/eval/corpus.py`)"))
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut it = l.splitn(3, '\t');
-            Some((
-                it.next()?.to_owned(),
-                it.next()?.to_owned(),
-                unescape(it.next()?),
-            ))
-        })
-        .collect()
+    let tsv = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (run `python3 filters/guard/eval/corpus.py`)"));
+    corpus_records(&tsv)
 }
 
 fn main() {

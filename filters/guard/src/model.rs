@@ -286,6 +286,22 @@ pub fn held_out(text: &str) -> bool {
     h % 5 == 0
 }
 
+/// The records of a corpus TSV (`source<TAB>family or channel<TAB>text`, text unescaped; the `#`
+/// comment line skipped), as written by filters/guard/eval/corpus.py.
+pub fn corpus_records(tsv: &str) -> Vec<(String, String, String)> {
+    tsv.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut it = l.splitn(3, '\t');
+            Some((
+                it.next()?.to_owned(),
+                it.next()?.to_owned(),
+                unescape(it.next()?),
+            ))
+        })
+        .collect()
+}
+
 /// A text field of the corpus TSVs (`\\`, `\t`, `\n`, `\r` escapes; see corpus.py).
 pub fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
