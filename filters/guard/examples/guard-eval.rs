@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tollgate_guard::config::Config;
-use tollgate_guard::model::{corpus_records, held_out};
+use tollgate_guard::corpus::{
+    corpus_records, everyday_requests, held_out, task_prompts, tool_outputs,
+};
 use tollgate_guard::rules::Channel;
 use tollgate_guard::score_text;
 
@@ -133,7 +135,30 @@ fn corpus() -> Option<Set> {
         Some(records)
     };
     let attacks = read("attacks.tsv")?;
-    let benign = read("benign.tsv")?;
+    let mut benign = read("benign.tsv")?;
+    // Benign texts pasted into everyday requests (split by the final text, like the rest).
+    let all_benign = {
+        let text = std::fs::read_to_string(format!("{dir}/benign.tsv")).ok()?;
+        corpus_records(&text)
+    };
+    benign.extend(
+        task_prompts(&all_benign)
+            .into_iter()
+            .filter(|t| held_out(t))
+            .map(|t| ("tasks".to_owned(), "user".to_owned(), t)),
+    );
+    benign.extend(
+        tool_outputs(&all_benign)
+            .into_iter()
+            .filter(|t| held_out(t))
+            .map(|t| ("tools".to_owned(), "tool".to_owned(), t)),
+    );
+    benign.extend(
+        everyday_requests()
+            .into_iter()
+            .filter(|t| held_out(t))
+            .map(|t| ("requests".to_owned(), "user".to_owned(), t)),
+    );
     let mut pos = Vec::new();
     // Every held-out attack as written; the evasions and wrappers on those up to 1 KiB (the
     // long in-the-wild role-plays are caught or missed as written).
@@ -289,7 +314,14 @@ fn main() {
     }
     let pos = &hand.pos;
     let neg = &hand.neg;
-    let (pos_scores, neg_scores) = (&kept[0].0, &kept[0].1);
+    // `--model`: the misses and the dump with the linear layer on.
+    let with_layer = std::env::args().any(|a| a == "--model");
+    let (pos_scores, neg_scores) = if with_layer {
+        (&kept[0].2, &kept[0].3)
+    } else {
+        (&kept[0].0, &kept[0].1)
+    };
+    let cfg = if with_layer { &with_model } else { &cfg };
     if std::env::args().any(|a| a == "--misses") {
         for ((f, t, _, text), s) in pos.iter().zip(pos_scores.iter()) {
             if *s < 1.0 {

@@ -18,7 +18,10 @@
 #![allow(clippy::panic)]
 
 use std::io::Write;
-use tollgate_guard::model::{corpus_records, held_out, windows};
+use tollgate_guard::corpus::{
+    corpus_records, everyday_requests, held_out, task_prompts, tool_outputs,
+};
+use tollgate_guard::model::windows;
 use tollgate_guard::normalize::{encode_base64, fold, Signals};
 
 const BUCKETS_LOG2: u32 = 14;
@@ -40,7 +43,32 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| format!("{}/../../.tools/guard-corpus", env!("CARGO_MANIFEST_DIR")));
     let attacks = read(&format!("{dir}/attacks.tsv"));
-    let benign = read(&format!("{dir}/benign.tsv"));
+    let mut benign = read(&format!("{dir}/benign.tsv"));
+    // Your own benign traffic (e.g. prompts the guard saw in shadow mode), in the corpus's format:
+    // GUARD_TRAIN_BENIGN=a.tsv:b.tsv (`source<TAB>channel<TAB>text`, escapes as corpus.py).
+    if let Ok(extra) = std::env::var("GUARD_TRAIN_BENIGN") {
+        for path in extra.split(':').filter(|p| !p.is_empty()) {
+            let n = benign.len();
+            benign.extend(read(path));
+            println!("{path}: {} benign texts", benign.len() - n);
+        }
+    }
+    // Benign texts pasted into everyday requests ("summarize the following …").
+    let tasks: Vec<(String, String, String)> = task_prompts(&benign)
+        .into_iter()
+        .map(|t| ("tasks".to_owned(), "user".to_owned(), t))
+        .collect();
+    let tools: Vec<(String, String, String)> = tool_outputs(&benign)
+        .into_iter()
+        .map(|t| ("tools".to_owned(), "tool".to_owned(), t))
+        .collect();
+    benign.extend(tasks);
+    benign.extend(tools);
+    benign.extend(
+        everyday_requests()
+            .into_iter()
+            .map(|t| ("requests".to_owned(), "user".to_owned(), t)),
+    );
     // (features of each window, label)
     let mut data: Vec<(Vec<u32>, f32)> = Vec::new();
     let mut texts = [0usize; 2];

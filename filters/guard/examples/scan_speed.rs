@@ -101,6 +101,13 @@ fn main() {
                 black_box(score_text(&with_model, black_box(text), Channel::User));
             }),
         );
+        if std::env::var_os("SCAN_SPEED_SCORES").is_some() {
+            let r = score_text(&with_model, text, Channel::User);
+            println!(
+                "| {name}: score {:.3}, linear layer p {:?} | | |",
+                r.score, r.model
+            );
+        }
         let body = json!({"model":"m","messages":[{"role":"user","content": text}]});
         row(
             "inspect (segments + score)",

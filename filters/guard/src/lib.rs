@@ -25,6 +25,7 @@
 pub mod channels;
 pub mod classifier;
 pub mod config;
+pub mod corpus;
 pub mod model;
 pub mod normalize;
 pub mod rules;
@@ -49,6 +50,8 @@ const SIGNAL_WEIGHTS: [f32; 12] = [0.6, 0.2, 0.3, 0.3, 0.1, 0.2, 0.1, 0.3, 0.1, 
 const SIGNALS_ALONE_CAP: f32 = 0.8;
 /// Factor for a match quoted in a discussion of attacks.
 const DISCUSSION_FACTOR: f32 = 0.35;
+/// Quotation marks (a quoted example in a discussion).
+const QUOTE_MARKS: &[char] = &['"', '“', '”', '«', '»', '`', '‘', '’'];
 /// Bonus for a rule matched only in decoded text.
 const HIDDEN_BONUS: f32 = 0.3;
 /// Decoding depth (a base64 run inside decoded base64 is decoded once more).
@@ -168,24 +171,28 @@ fn scan_views(
     out.scanned = out.scanned.saturating_add(folded.len().saturating_mul(2));
     // One pass over the folded text finds the rules of both its readings, plain and rot13.
     let mut rot = Vec::new();
-    let mut track = Track::new(*budget);
+    // On a folded (non-ASCII) text the tracker looks for spaced letters only: base64 is
+    // case-sensitive, so encoded runs are read from the raw text.
+    let mut track = Track::new(if ascii { *budget } else { 0 });
     let mut model = cfg.model.as_ref().map(|m| m.model.track());
     cfg.ruleset.scan_readings(
         &folded,
         channel,
         &mut out.hits,
         Some(&mut rot),
-        ascii.then_some(&mut track),
+        Some(&mut track),
         model.as_mut(),
     );
     if let Some(m) = model {
         let p = m.finish();
         out.model = Some(out.model.map_or(p, |q| q.max(p)));
     }
-    let spaced = if ascii && !track.spaced {
-        None
-    } else {
+    // Spaced letters of other scripts are not collapsed: no rule is written in them, and Latin
+    // look-alikes and fullwidth letters are ASCII once folded.
+    let spaced = if track.spaced {
         collapse_spaced(&folded)
+    } else {
+        None
     };
     if let Some((collapsed, runs)) = spaced {
         out.signals.set(sig::SPACED);
@@ -236,7 +243,11 @@ pub fn score_text(cfg: &Config, text: &str, channel: Channel) -> SegmentScore {
     let mut hidden = false;
     let mut budget = DECODE_BUDGET.min(text.len());
     scan_views(cfg, text, channel, 0, &mut budget, &mut out, &mut hidden);
-    let (discussion, framing) = if out.hits.is_empty() {
+    let model_points = match (&cfg.model, out.model) {
+        (Some(layer), Some(p)) => model_points(layer.weight, p),
+        _ => 0.0,
+    };
+    let (discussion, framing) = if out.hits.is_empty() && model_points == 0.0 {
         (false, false)
     } else {
         context_cues(text)
@@ -260,9 +271,13 @@ pub fn score_text(cfg: &Config, text: &str, channel: Channel) -> SegmentScore {
         score += HIDDEN_BONUS;
     }
     out.rules_score = score;
-    if let (Some(layer), Some(p)) = (&cfg.model, out.model) {
-        score += model_points(layer.weight, p);
-    }
+    // The words of a text that discusses attacks and quotes one are an attack's words: the layer
+    // is dampened like a quoted rule match.
+    score += if framing || (discussion && text.contains(QUOTE_MARKS)) {
+        model_points * DISCUSSION_FACTOR
+    } else {
+        model_points
+    };
     out.score = score;
     out
 }

@@ -277,51 +277,6 @@ pub fn windows(text: &str, buckets_log2: u32, window: usize, stride: usize) -> V
     out
 }
 
-/// Whether a labelled text belongs to the held-out (test) fifth of the corpus: a hash of its
-/// bytes, so training and evaluation agree without a shared list.
-pub fn held_out(text: &str) -> bool {
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    h % 5 == 0
-}
-
-/// The records of a corpus TSV (`source<TAB>family or channel<TAB>text`, text unescaped; the `#`
-/// comment line skipped), as written by filters/guard/eval/corpus.py.
-pub fn corpus_records(tsv: &str) -> Vec<(String, String, String)> {
-    tsv.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut it = l.splitn(3, '\t');
-            Some((
-                it.next()?.to_owned(),
-                it.next()?.to_owned(),
-                unescape(it.next()?),
-            ))
-        })
-        .collect()
-}
-
-/// A text field of the corpus TSVs (`\\`, `\t`, `\n`, `\r` escapes; see corpus.py).
-pub fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some(o) => out.push(o),
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

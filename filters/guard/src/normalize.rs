@@ -733,12 +733,20 @@ impl Track {
 /// Encoded runs of `text` (base64 or hex) that decode to text, with the signal each sets. Stops
 /// after `budget` decoded bytes.
 pub fn decode_runs(text: &str, budget: &mut usize) -> Vec<(String, u32)> {
-    let mut t = Track::new(*budget);
-    for (i, b) in text.bytes().enumerate() {
-        t.step(i, b);
+    let mut spans = Vec::new();
+    let (mut start, mut kept) = (None::<usize>, 0usize);
+    for (i, b) in text.bytes().chain(std::iter::once(b' ')).enumerate() {
+        if B64_RUN.get(usize::from(b)).copied().unwrap_or(false) {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            let len = i.saturating_sub(s);
+            if len >= MIN_RUN && kept.saturating_add(len) <= *budget {
+                kept = kept.saturating_add(len);
+                spans.push((s, i));
+            }
+        }
     }
-    t.finish(text.len());
-    decode_spans(text, &t.runs, budget)
+    decode_spans(text, &spans, budget)
 }
 
 /// The runs at `spans` of `text` (found by a [`Track`]) that decode to text.
