@@ -344,7 +344,7 @@ fn main() {
             .map(|(_, _, c, t)| (*c, t.as_str()))
             .chain(neg.iter().map(|(c, t)| (*c, t.as_str())));
         for (i, (c, t)) in all.enumerate() {
-            let r = score_text(&cfg, t, c);
+            let r = score_text(cfg, t, c);
             let mut ids: Vec<&str> = r
                 .hits
                 .iter()
@@ -397,7 +397,7 @@ fn main() {
         let mut sink = 0.0f32;
         for _ in 0..rounds {
             for (c, t) in texts {
-                sink += score_text(&cfg, t, *c).score;
+                sink += score_text(cfg, t, *c).score;
             }
         }
         let us = start.elapsed().as_secs_f64() * 1e6;
