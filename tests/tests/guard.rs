@@ -66,6 +66,13 @@ fn block_mode_refuses_and_shadow_mode_only_logs() {
             1.0
         ) >= 1.0
     );
+    assert!(
+        envoy.wait_metric(
+            "tollgate_guard_rule_hits_total",
+            &[("rule", "io.ignore_previous"), ("action", "block")],
+            1.0
+        ) >= 1.0
+    );
     drop(envoy);
 
     let (fake, envoy) = start(r#"{"mode":"shadow"}"#);

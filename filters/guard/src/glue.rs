@@ -122,6 +122,17 @@ impl GuardStage {
             ],
             1,
         );
+        if d.action != Action::Allow {
+            // Bounded: one series per rule id of the ruleset (and the classifier's two).
+            let mut m = self.shared.metrics.borrow_mut();
+            for rule in &d.rules {
+                m.incr(
+                    "tollgate_guard_rule_hits_total",
+                    &[("rule", rule.as_str()), ("action", d.action.as_str())],
+                    1,
+                );
+            }
+        }
         if d.action == Action::Shadow {
             log::info!(
                 "tollgate_guard: shadow: would have acted ({}) on {} message {}: score {:.2}, rules {rules}",
@@ -187,13 +198,17 @@ impl Stage for GuardStage {
         {
             return Step::Next;
         }
-        let start = now_ns();
         let kind = req.kind;
-        let decision = match req.doc_mut() {
-            Ok(doc) => inspect(cfg, kind, doc, self.client.as_deref()),
-            Err(_) => Err(Unscanned::NotJson),
+        // `guard_us` is the guard's own work: the body's parse is the pipeline's, shared by
+        // every policy (PII parsed it already in the shipped order).
+        let (decision, us) = match req.doc_mut() {
+            Ok(doc) => {
+                let start = now_ns();
+                let d = inspect(cfg, kind, doc, self.client.as_deref());
+                (d, now_ns().saturating_sub(start) / 1000)
+            }
+            Err(_) => (Err(Unscanned::NotJson), 0),
         };
-        let us = now_ns().saturating_sub(start) / 1000;
         let d = match decision {
             Ok(d) => d,
             Err(why) => return self.unscanned(why),
