@@ -199,6 +199,20 @@ fn gray_zone_classifier_callout() {
         .as_str()
         .unwrap_or_default()
         .is_empty());
+    assert!(
+        envoy.wait_metric(
+            "tollgate_guard_classifier_calls_total",
+            &[("outcome", "answered")],
+            1.0
+        ) >= 1.0
+    );
+    assert!(
+        envoy.wait_metric(
+            "tollgate_guard_rule_hits_total",
+            &[("rule", "classifier"), ("action", "block")],
+            1.0
+        ) >= 1.0
+    );
     drop(envoy);
 
     // No such cluster: fail open forwards the request, and says so.
