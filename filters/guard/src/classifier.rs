@@ -161,6 +161,13 @@ impl Classifier {
         })
     }
 
+    /// The outcome when no usable answer came (error, timeout, unreadable, no such cluster).
+    pub fn failed(&self) -> crate::ClassifierOutcome {
+        crate::ClassifierOutcome::Failed {
+            closed: self.failure_mode == FailureMode::Deny,
+        }
+    }
+
     /// The request body asking about `text` (cut at `max_bytes`, on a character boundary).
     pub fn request(&self, text: &str) -> Vec<u8> {
         let mut end = text.len().min(self.max_bytes);

@@ -47,6 +47,18 @@ pub fn unescape(s: &str) -> String {
     out
 }
 
+/// One of `templates`, chosen by a hash of `text` (`seed` and `rot` differ per picker, so two
+/// pickers choose independently).
+fn pick(templates: &[&'static str], text: &str, seed: u32, rot: u32) -> &'static str {
+    let h = text
+        .bytes()
+        .fold(seed, |h, b| h.rotate_left(rot) ^ u32::from(b));
+    templates
+        .get(h as usize % templates.len().max(1))
+        .copied()
+        .unwrap_or("{}")
+}
+
 /// Requests a user sends with a document or a message pasted in (`{}`): instruction words
 /// around long benign text — what a layer trained only on short chat turns and bare documents
 /// mistakes for an attack.
@@ -75,11 +87,7 @@ pub fn task_prompts(benign: &[(String, String, String)]) -> Vec<String> {
     benign
         .iter()
         .filter(|(_, _, t)| t.len() >= 80)
-        .map(|(_, _, t)| {
-            let h = t.bytes().fold(0u32, |h, b| h.rotate_left(5) ^ u32::from(b));
-            let task = TASKS.get(h as usize % TASKS.len()).copied().unwrap_or("{}");
-            task.replacen("{}", t, 1)
-        })
+        .map(|(_, _, t)| pick(TASKS, t, 0, 5).replacen("{}", t, 1))
         .collect()
 }
 
@@ -101,11 +109,7 @@ pub fn tool_outputs(benign: &[(String, String, String)]) -> Vec<String> {
         .iter()
         .filter(|(_, _, t)| t.len() >= 40)
         .map(|(_, _, t)| {
-            let h = t.bytes().fold(7u32, |h, b| h.rotate_left(7) ^ u32::from(b));
-            let w = TOOL_OUTPUTS
-                .get(h as usize % TOOL_OUTPUTS.len())
-                .copied()
-                .unwrap_or("{}");
+            let w = pick(TOOL_OUTPUTS, t, 7, 7);
             let inner = if w.starts_with('{') || w.starts_with("id,") {
                 t.replace('\\', "\\\\")
                     .replace('"', "\\\"")

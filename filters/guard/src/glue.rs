@@ -229,8 +229,7 @@ impl Stage for GuardStage {
             }
             // No such cluster (or Envoy refused the call): the classifier failed.
             let mut d = d;
-            let closed = c.failure_mode == FailureMode::Deny;
-            d.with_classifier(cfg, ClassifierOutcome::Failed { closed });
+            d.with_classifier(cfg, c.failed());
             return self.decide(d, us, Some(0));
         }
         self.decide(d, us, None)
@@ -251,12 +250,7 @@ impl Stage for GuardStage {
         } else {
             None
         };
-        let outcome = match p {
-            Some(p) => ClassifierOutcome::Score(p),
-            None => ClassifierOutcome::Failed {
-                closed: c.failure_mode == FailureMode::Deny,
-            },
-        };
+        let outcome = p.map_or_else(|| c.failed(), ClassifierOutcome::Score);
         d.with_classifier(cfg, outcome);
         let classifier_us = now_ns().saturating_sub(called) / 1000;
         self.decide(d, us, Some(classifier_us))

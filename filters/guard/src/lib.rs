@@ -214,7 +214,7 @@ fn scan_views(
     }
     if depth < MAX_DEPTH {
         let decoded = if ascii {
-            decode_spans(raw, &track.runs, budget)
+            decode_spans(raw, track.runs(), budget)
         } else {
             decode_runs(raw, budget)
         };
@@ -302,6 +302,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// What a detection leads to in `mode`.
+    pub fn on_detection(mode: Mode) -> Self {
+        match mode {
+            Mode::Off => Action::Allow,
+            Mode::Shadow => Action::Shadow,
+            Mode::Flag => Action::Flag,
+            Mode::Block => Action::Block,
+        }
+    }
+
     /// Name in logs and stats.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -403,12 +413,7 @@ impl Decision {
         } else {
             self.rules.push("classifier".into());
         }
-        self.action = match g.mode {
-            Mode::Off => Action::Allow,
-            Mode::Shadow => Action::Shadow,
-            Mode::Flag => Action::Flag,
-            Mode::Block => Action::Block,
-        };
+        self.action = Action::on_detection(g.mode);
     }
 }
 
@@ -523,12 +528,7 @@ pub fn inspect(
             d.channel = Some(s.channel);
             d.index = s.index;
             d.action = if detected {
-                match mode {
-                    Mode::Off => Action::Allow,
-                    Mode::Shadow => Action::Shadow,
-                    Mode::Flag => Action::Flag,
-                    Mode::Block => Action::Block,
-                }
+                Action::on_detection(mode)
             } else {
                 Action::Allow
             };

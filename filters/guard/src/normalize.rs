@@ -321,62 +321,18 @@ fn has_spaced_run(text: &str) -> bool {
     }
 }
 
-/// Byte classes of [`ascii_spaced_run`].
-const SPACED_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0u8;
-    loop {
-        t[i as usize] = if i.is_ascii_alphanumeric() {
-            1
-        } else if matches!(
-            i,
-            9..=13 | b' ' | b'.' | b'-' | b'_' | b'*' | b'/' | b'+' | b'|'
-        ) {
-            2
-        } else {
-            0
-        };
-        if i == 255 {
-            break;
-        }
-        i += 1;
-    }
-    t
-};
-
-/// [`spaced_run_in`] for ASCII: the same state machine over byte classes (ASCII whitespace in
-/// the sense of `char::is_whitespace` is U+0009–U+000D and the space).
+/// [`spaced_run_in`] for ASCII: the state machine of [`Track`] (ASCII whitespace in the sense of
+/// `char::is_whitespace` is U+0009–U+000D and the space), keeping no encoded run.
 fn ascii_spaced_run(b: &[u8]) -> bool {
-    // 0: other, 1: alphanumeric, 2: spacer or whitespace; the text's edges count as 2.
-    let class = |i: Option<&u8>| match i {
-        None => 2u8,
-        Some(c) => SPACED_CLASS.get(usize::from(*c)).copied().unwrap_or(0),
-    };
-    let (mut run, mut gap) = (0u32, 0u32);
-    let (mut prev, mut cur) = (2u8, class(b.first()));
-    for i in 0..b.len() {
-        let next = class(b.get(i.saturating_add(1)));
-        match cur {
-            1 if prev == 2 && next == 2 => {
-                run = if run > 0 && (1..=3).contains(&gap) {
-                    run.saturating_add(1)
-                } else {
-                    1
-                };
-                gap = 0;
-                if run >= 4 {
-                    return true;
-                }
-            }
-            2 => gap = gap.saturating_add(1),
-            _ => {
-                run = 0;
-                gap = 0;
-            }
+    let mut t = Track::new(0);
+    for (i, c) in b.iter().enumerate() {
+        t.step(i, *c);
+        if t.spaced {
+            return true;
         }
-        (prev, cur) = (cur, next);
     }
-    false
+    t.finish(b.len());
+    t.spaced
 }
 
 fn spaced_run_in(mut it: impl Iterator<Item = char>) -> bool {
@@ -631,6 +587,44 @@ const TRACK_CLASS: [u8; 256] = {
     t
 };
 
+/// The base64/hex runs of a text at least [`MIN_RUN`] long, byte by byte, up to `budget` bytes
+/// of them (decoding stops there anyway).
+#[derive(Debug, Default)]
+struct RunFinder {
+    /// Start of the current run.
+    start: Option<usize>,
+    /// Runs found (byte ranges).
+    runs: Vec<(usize, usize)>,
+    budget: usize,
+}
+
+impl RunFinder {
+    /// Byte `i` is (`in_run`) or is not part of a run.
+    #[inline(always)]
+    fn step(&mut self, i: usize, in_run: bool) {
+        if in_run {
+            self.start.get_or_insert(i);
+        } else if let Some(s) = self.start.take() {
+            self.end_run(s, i);
+        }
+    }
+
+    fn end_run(&mut self, s: usize, e: usize) {
+        let len = e.saturating_sub(s);
+        if len >= MIN_RUN && len <= self.budget {
+            self.budget = self.budget.saturating_sub(len);
+            self.runs.push((s, e));
+        }
+    }
+
+    /// End of the text, `len` bytes long.
+    fn finish(&mut self, len: usize) {
+        if let Some(s) = self.start.take() {
+            self.end_run(s, len);
+        }
+    }
+}
+
 /// What one pass over the bytes of an ASCII text also finds, step by step, so the rules'
 /// automaton pass does it at no extra pass: whether [`collapse_spaced`] has a run to collapse, and
 /// the base64/hex runs worth decoding (up to `budget` bytes of them).
@@ -644,11 +638,7 @@ pub struct Track {
     gap: u32,
     /// A spaced-letter run was seen.
     pub spaced: bool,
-    /// Start of the current base64/hex run.
-    start: Option<usize>,
-    /// Encoded runs (byte ranges) at least [`MIN_RUN`] long.
-    pub runs: Vec<(usize, usize)>,
-    budget: usize,
+    encoded: RunFinder,
 }
 
 impl Track {
@@ -656,9 +646,17 @@ impl Track {
     pub fn new(budget: usize) -> Self {
         Self {
             prev: 2,
-            budget,
+            encoded: RunFinder {
+                budget,
+                ..RunFinder::default()
+            },
             ..Self::default()
         }
+    }
+
+    /// Encoded runs (byte ranges) at least [`MIN_RUN`] long.
+    pub fn runs(&self) -> &[(usize, usize)] {
+        &self.encoded.runs
     }
 
     /// The spaced-letter machine at the byte before (classes before, at, after it).
@@ -702,21 +700,7 @@ impl Track {
             self.prev = self.cur;
         }
         self.cur = next;
-        if class & 4 != 0 {
-            if self.start.is_none() {
-                self.start = Some(i);
-            }
-        } else if let Some(s) = self.start.take() {
-            self.end_run(s, i);
-        }
-    }
-
-    fn end_run(&mut self, s: usize, e: usize) {
-        let len = e.saturating_sub(s);
-        if len >= MIN_RUN && len <= self.budget {
-            self.budget = self.budget.saturating_sub(len);
-            self.runs.push((s, e));
-        }
+        self.encoded.step(i, class & 4 != 0);
     }
 
     /// End of the text, `len` bytes long.
@@ -724,29 +708,23 @@ impl Track {
         if len > 0 && !self.spaced {
             self.spaced_at(2);
         }
-        if let Some(s) = self.start.take() {
-            self.end_run(s, len);
-        }
+        self.encoded.finish(len);
     }
 }
 
 /// Encoded runs of `text` (base64 or hex) that decode to text, with the signal each sets. Stops
 /// after `budget` decoded bytes.
 pub fn decode_runs(text: &str, budget: &mut usize) -> Vec<(String, u32)> {
-    let mut spans = Vec::new();
-    let (mut start, mut kept) = (None::<usize>, 0usize);
-    for (i, b) in text.bytes().chain(std::iter::once(b' ')).enumerate() {
-        if B64_RUN.get(usize::from(b)).copied().unwrap_or(false) {
-            start.get_or_insert(i);
-        } else if let Some(s) = start.take() {
-            let len = i.saturating_sub(s);
-            if len >= MIN_RUN && kept.saturating_add(len) <= *budget {
-                kept = kept.saturating_add(len);
-                spans.push((s, i));
-            }
-        }
+    // Runs only: the spaced-letter machine is not needed here.
+    let mut f = RunFinder {
+        budget: *budget,
+        ..RunFinder::default()
+    };
+    for (i, b) in text.bytes().enumerate() {
+        f.step(i, B64_RUN.get(usize::from(b)).copied().unwrap_or(false));
     }
-    decode_spans(text, &spans, budget)
+    f.finish(text.len());
+    decode_spans(text, &f.runs, budget)
 }
 
 /// The runs at `spans` of `text` (found by a [`Track`]) that decode to text.
